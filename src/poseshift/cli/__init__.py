@@ -1,0 +1,44 @@
+"""The ``poseshift`` command line: a thin layer over the library.
+
+One module per subcommand group; heavy imports (torch, timm) happen inside commands so that
+``poseshift --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from poseshift import __version__
+from poseshift.cli import data as data_cli
+from poseshift.cli import split as split_cli
+from poseshift.cli._app import PoseshiftGroup
+
+app = typer.Typer(
+    cls=PoseshiftGroup,
+    help="poseshift: pose estimation that holds up on new animals, scenes and cameras.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+app.add_typer(data_cli.app, name="data")
+app.add_typer(split_cli.app, name="split")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"poseshift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """poseshift: pose estimation that holds up on new animals, scenes and cameras."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""Shared CLI plumbing: the group class that turns PoseshiftError into a one-line error."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from poseshift.errors import PoseshiftError
+
+
+class PoseshiftGroup(TyperGroup):
+    """Prints ``error: ...`` (one line, exit 2) for PoseshiftError instead of a traceback.
+
+    ``default_command``: if the first argument is not a subcommand, run this one, so that
+    ``poseshift split PROJECT`` and ``poseshift split list PROJECT`` can both exist.
+    """
+
+    default_command: str | None = None
+
+    def invoke(self, ctx: click.Context):
+        warnings.formatwarning = _one_line_warning
+        try:
+            return super().invoke(ctx)
+        except PoseshiftError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if (
+            self.default_command
+            and args
+            and args[0] not in self.commands
+            and not args[0].startswith("-")
+        ):
+            args = [self.default_command, *args]
+        return super().resolve_command(ctx, args)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if (
+            self.default_command
+            and args
+            and args[0] not in self.commands
+            and args[0] not in ("--help", "-h")
+        ):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def group(name_help: str, default_command: str | None = None) -> typer.Typer:
+    """A subcommand group; ``default_command`` runs when no subcommand name is given."""
+    cls = type("Group", (PoseshiftGroup,), {"default_command": default_command})
+    return typer.Typer(
+        cls=cls,
+        help=name_help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Users get ``warning: <text>``, not the source line that raised it."""
+    return f"warning: {message}\n"

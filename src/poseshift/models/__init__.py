@@ -1,0 +1,1 @@
+"""Networks and the keypoint codec: backbones, heads, scoremap encoding and decoding."""

@@ -1,0 +1,98 @@
+"""Keypoints <-> scoremap + location-refinement maps, as in DeepLabCut / DeeperCut.
+
+One object does both directions so that training targets and predictions can never
+disagree about where a map cell lies in the image. Map cell (i, j) is centred on image
+pixel (j * stride + stride / 2, i * stride + stride / 2), DeepLabCut's convention.
+
+Targets (``encode``) follow DeepLabCut's ``compute_target_part_scoremap_numpy``: a cell is
+positive when its centre lies within ``pos_dist_thresh`` pixels of the keypoint
+(``dist <= pos_dist_thresh``), and inside that disc the locref target is the offset from the
+cell centre to the keypoint divided by ``locref_stdev``. Predictions (``decode``) follow
+``argmax_pose_predict``: the argmax cell plus its locref offset times ``locref_stdev``.
+Everything is batched torch on the input's device; nothing loops over images or keypoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+Scale = Sequence[float] | torch.Tensor
+
+
+@dataclass(frozen=True)
+class ScoremapCodec:
+    """DeepLabCut's scoremap + locref codec (pose_cfg defaults)."""
+
+    stride: int = 8
+    pos_dist_thresh: float = 17.0
+    locref_stdev: float = 7.2801
+
+    def cell_centers(
+        self, map_size: tuple[int, int], device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image-pixel x of every map column (w,) and y of every map row (h,), float32.
+
+        The single place that maps cells to pixels, shared by ``encode`` and ``decode``.
+        """
+        h, w = map_size
+        half = self.stride / 2
+        xs = torch.arange(w, device=device, dtype=torch.float32) * self.stride + half
+        ys = torch.arange(h, device=device, dtype=torch.float32) * self.stride + half
+        return xs, ys
+
+    def encode(self, keypoints: torch.Tensor, map_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Training targets for keypoints (B, K, 2) in input pixels, NaN = unlabeled.
+
+        Returns float32 ``scoremap`` and ``scoremap_weight`` (B, K, h, w), and ``locref``
+        and ``locref_weight`` (B, 2K, h, w) with channels 2k, 2k+1 = dx, dy of keypoint k.
+        Unlabeled keypoints get zero weights everywhere, so they contribute no loss.
+        """
+        kp = keypoints.float()
+        b, k, _ = kp.shape
+        xs, ys = self.cell_centers(map_size, kp.device)
+        dx = (kp[..., 0, None, None] - xs).expand(b, k, len(ys), len(xs))
+        dy = (kp[..., 1, None, None] - ys[:, None]).expand(b, k, len(ys), len(xs))
+        # NaN distances compare False, so unlabeled keypoints have no positive cells.
+        positive = dx.square() + dy.square() <= self.pos_dist_thresh**2
+        offsets = torch.stack((dx, dy), dim=2) / self.locref_stdev  # (B, K, 2, h, w)
+        in_disc = positive[:, :, None].expand_as(offsets)
+        labeled = kp.isfinite().all(dim=-1)[..., None, None]
+        return {
+            "scoremap": positive.float(),
+            "scoremap_weight": labeled.expand_as(positive).float(),
+            "locref": torch.where(in_disc, offsets, 0.0).flatten(1, 2),
+            "locref_weight": in_disc.float().flatten(1, 2),
+        }
+
+    def decode(
+        self, scoremaps: torch.Tensor, locref: torch.Tensor, scale: Scale | None = None
+    ) -> torch.Tensor:
+        """Keypoints (B, K, 3) = x, y, confidence from network output.
+
+        ``scoremaps`` are logits (B, K, h, w) and ``locref`` is (B, 2K, h, w) in units of
+        ``locref_stdev``. Confidence is the sigmoid of the peak logit. ``scale`` (sx, sy),
+        or a (B, 2) tensor, multiplies x and y to undo a resize done before the network
+        (pass 1/f for an image resized by f). Computed in float32 even under autocast.
+        """
+        b, k, h, w = scoremaps.shape
+        logits = scoremaps.float().flatten(2)  # (B, K, h*w)
+        index = logits.argmax(dim=-1, keepdim=True)  # (B, K, 1)
+        peak = logits.gather(-1, index).squeeze(-1)
+        cell_offset = locref.float().reshape(b, k, 2, h * w)
+        offset = cell_offset.gather(-1, index[:, :, None].expand(b, k, 2, 1)).squeeze(-1)
+        xs, ys = self.cell_centers((h, w), scoremaps.device)
+        index = index.squeeze(-1)
+        centre = torch.stack((xs[index % w], ys[index // w]), dim=-1)
+        xy = centre + offset * self.locref_stdev
+        if scale is not None:
+            xy = xy * _as_scale(scale, xy)
+        return torch.cat((xy, torch.sigmoid(peak)[..., None]), dim=-1)
+
+
+def _as_scale(scale: Scale, xy: torch.Tensor) -> torch.Tensor:
+    """A (2,) or (B, 2) scale as a tensor that broadcasts against xy (B, K, 2)."""
+    factor = torch.as_tensor(scale, dtype=xy.dtype, device=xy.device)
+    return factor[:, None, :] if factor.ndim == 2 else factor
