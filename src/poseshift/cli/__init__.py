@@ -11,6 +11,7 @@ import typer
 from poseshift import __version__
 from poseshift.cli import data as data_cli
 from poseshift.cli import split as split_cli
+from poseshift.cli import train as train_cli
 from poseshift.cli._app import PoseshiftGroup
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cli.app, name="data")
 app.add_typer(split_cli.app, name="split")
+app.command("train")(train_cli.train)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,68 @@
+"""``poseshift train``: train one network on one split cell of a project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'WxH' -> (W, H)."""
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"sizes are written WxH, e.g. 288x162; got {text!r}") from None
+    return width, height
+
+
+def train(
+    project: Path = typer.Argument(..., help="DeepLabCut project folder."),
+    backbone: str = typer.Option(..., help="Backbone name (see 'poseshift models list')."),
+    out: Path = typer.Option(..., "--out", help="Run directory to create or resume."),
+    split: str | None = typer.Option(None, help="Split name (default: from config.yaml)."),
+    shuffle: int = typer.Option(1, help="Shuffle number of the split."),
+    fraction: float | None = typer.Option(None, help="Training fraction of the split."),
+    init: str = typer.Option("imagenet", help="imagenet, scratch, or a weights file."),
+    preset: str = typer.Option("paper", help="paper, paper-long, fast, or a YAML file."),
+    iters: int | None = typer.Option(None, help="Override the preset's iterations."),
+    batch_size: int | None = typer.Option(None, help="Override the preset's batch size."),
+    crop: str | None = typer.Option(None, help="Training crop WxH (default: whole image)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    workers: int | None = typer.Option(None, help="Data-loading worker processes."),
+    seed: int | None = typer.Option(None, help="Override the preset's seed."),
+) -> None:
+    """Train a pose network; re-running resumes an interrupted run or skips a finished one."""
+    import dataclasses
+
+    from poseshift.train.config import load_preset, with_overrides
+    from poseshift.train.trainer import RunSpec
+    from poseshift.train.trainer import train as run_training
+
+    config = with_overrides(
+        load_preset(preset), iterations=iters, batch_size=batch_size, num_workers=workers,
+        seed=seed,
+    )
+    if iters is not None:  # keep only the snapshots that fall inside a shortened run
+        config = dataclasses.replace(config, snapshots=[s for s in config.snapshots if s <= iters])
+    if crop is not None:
+        config = dataclasses.replace(
+            config, augment=dataclasses.replace(config.augment, crop=parse_size(crop))
+        )
+    spec = RunSpec(
+        project=str(project.resolve()), backbone=backbone, split=split, shuffle=shuffle,
+        fraction=fraction, init=init, preset=preset, device=device, train=config,
+    )
+    result = run_training(spec, out)
+    if result.skipped:
+        console.print(f"{out} is already finished ({result.iteration} iterations); nothing to do")
+    elif result.finished:
+        console.print(f"finished {result.iteration} iterations; run in {out}")
+    else:
+        console.print(f"interrupted at iteration {result.iteration}; run the same command to resume")
+        raise typer.Exit(130)

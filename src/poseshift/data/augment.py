@@ -1,0 +1,92 @@
+"""Training augmentation (albumentations) that keeps keypoints on the pixels they mark.
+
+DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random jitter, rotated
+now and then, motion-blurred, and cropped or padded to the training size; an optional
+left-right flip swaps symmetric bodyparts. Unlabeled keypoints stay NaN, and keypoints pushed
+out of the crop become NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from poseshift.errors import PoseshiftError
+from poseshift.train.config import AugmentConfig
+
+
+def flip_permutation(bodyparts: Sequence[str], pairs: Sequence[Sequence[str]]) -> np.ndarray:
+    """Index map that swaps each symmetric pair (left <-> right) after a horizontal flip."""
+    order = list(range(len(bodyparts)))
+    for pair in pairs:
+        if len(pair) != 2 or any(name not in bodyparts for name in pair):
+            raise PoseshiftError(
+                f"augment.symmetric_pairs: {list(pair)} must be two of the bodyparts {list(bodyparts)}"
+            )
+        a, b = (bodyparts.index(name) for name in pair)
+        order[a], order[b] = b, a
+    return np.array(order)
+
+
+class Augmenter:
+    """Callable ``(image, keypoints, rng) -> (image, keypoints)`` at a fixed output size."""
+
+    def __init__(
+        self, config: AugmentConfig, size: tuple[int, int], bodyparts: Sequence[str]
+    ) -> None:
+        width, height = size
+        low, high = config.scale_jitter
+        self.config = config
+        self.size = size
+        self.flip_order = flip_permutation(bodyparts, config.symmetric_pairs)
+        self.pipeline = A.Compose(
+            [
+                A.Affine(
+                    scale=(config.global_scale * low, config.global_scale * high),
+                    border_mode=cv2.BORDER_CONSTANT,
+                    fill=0,
+                    p=1.0,
+                ),
+                A.Affine(rotate=(-config.rotation, config.rotation), p=config.rotation_p,
+                         border_mode=cv2.BORDER_CONSTANT, fill=0),
+                A.PadIfNeeded(min_height=height, min_width=width,
+                              border_mode=cv2.BORDER_CONSTANT, fill=0),
+                A.RandomCrop(height=height, width=width),
+                A.MotionBlur(blur_limit=7, p=config.motion_blur_p),
+                A.RandomBrightnessContrast(p=config.brightness_contrast_p),
+            ],
+            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+            seed=0,
+        )
+
+    def __call__(
+        self, image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        labeled = ~np.isnan(keypoints[:, 0])
+        points = np.where(labeled[:, None], keypoints, 0.0)
+        if self.config.fliplr and rng.random() < 0.5:
+            image = np.ascontiguousarray(image[:, ::-1])
+            points = points.copy()
+            points[:, 0] = image.shape[1] - 1 - points[:, 0]
+            points, labeled = points[self.flip_order], labeled[self.flip_order]
+        # One generator per sample makes augmentation reproducible and resumable.
+        self.pipeline.set_random_seed(int(rng.integers(2**31)))
+        out = self.pipeline(image=image, keypoints=points)
+        moved = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
+        width, height = self.size
+        inside = (moved[:, 0] >= 0) & (moved[:, 1] >= 0)
+        inside &= (moved[:, 0] <= width - 1) & (moved[:, 1] <= height - 1)
+        moved[~(labeled & inside)] = np.nan
+        return out["image"], moved
+
+
+def rescale(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by a factor (evaluation at the training scale)."""
+    if scale == 1.0:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

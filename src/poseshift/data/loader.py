@@ -1,0 +1,99 @@
+"""Batches for training: a deterministic, resumable stream of augmented samples.
+
+Sample number ``n`` of a run is always the same image with the same augmentation (its
+epoch's seeded permutation picks the image, a generator seeded by ``(seed, n)`` drives the
+augmentation), so a resumed run sees exactly the batches an uninterrupted one would, with
+any number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from poseshift.data.augment import Augmenter
+from poseshift.data.project import PoseDataset
+
+
+class ImageStore:
+    """Decoded images, optionally kept in memory (small datasets: decode once)."""
+
+    def __init__(self, dataset: PoseDataset, indices: Sequence[int], cache: bool) -> None:
+        self.dataset = dataset
+        self.cache = {i: dataset.load_image(i) for i in indices} if cache else None
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache[index]
+        return self.dataset.load_image(index)
+
+
+class TrainingStream(Dataset):
+    """Maps a global sample number to an augmented (image uint8 HWC, keypoints) pair."""
+
+    def __init__(
+        self,
+        dataset: PoseDataset,
+        indices: Sequence[int],
+        augment: Augmenter,
+        seed: int,
+        cache: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.indices = np.asarray(indices)
+        self.augment = augment
+        self.seed = seed
+        self.images = ImageStore(dataset, self.indices.tolist(), cache)
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def image_index(self, sample: int) -> int:
+        epoch, position = divmod(sample, len(self.indices))
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.indices))
+        return int(self._order[1][position])
+
+    def __len__(self) -> int:  # the stream is unbounded; the sampler decides how far to go
+        return 2**62
+
+    def __getitem__(self, sample: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self.image_index(sample)
+        rng = np.random.default_rng([self.seed, 1_000_003, sample])
+        image, keypoints = self.augment(self.images[index], self.dataset.keypoints[index], rng)
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(keypoints)
+
+
+class RangeSampler(Sampler[int]):
+    """Sample numbers ``start .. stop-1``: resuming starts where the checkpoint left off."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def training_loader(
+    stream: TrainingStream,
+    batch_size: int,
+    start_iteration: int,
+    iterations: int,
+    num_workers: int,
+    pin_memory: bool,
+) -> DataLoader:
+    sampler = RangeSampler(start_iteration * batch_size, iterations * batch_size)
+    return DataLoader(
+        stream,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=False,
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers else None,
+    )
