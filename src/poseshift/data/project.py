@@ -193,9 +193,14 @@ def _read_labels_csv(path: Path) -> pd.DataFrame:
             f"named scorer, bodyparts, coords (found {labels[:3]}): re-export it from DeepLabCut"
         )
     # DeepLabCut >= 2.2 writes the index as three columns (labeled-data, video, image).
-    index_columns = int((head.iloc[0].fillna("") == "").sum() + 1)
-    frame = pd.read_csv(path, header=[0, 1, 2], index_col=list(range(index_columns)))
-    frame.columns = frame.columns.set_names(COLUMN_LEVELS)
+    n_index = int((head.iloc[0].fillna("") == "").sum() + 1)
+    # Read the body on its own: with header=[0, 1, 2], pandas takes an all-empty first data
+    # row (a frame with no labels) for a row of index names and drops it.
+    frame = pd.read_csv(path, header=None, skiprows=3, index_col=list(range(n_index)))
+    frame.index.names = [None] * n_index
+    frame.columns = pd.MultiIndex.from_arrays(
+        [head.iloc[level, n_index:].tolist() for level in range(3)], names=COLUMN_LEVELS
+    )
     return frame
 
 

@@ -87,7 +87,9 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
     return split, shuffle.partitions(fraction)
 
 
-def prepare_run_dir(run_dir: Path, spec: RunSpec, membership: dict, split: Split) -> None:
+def prepare_run_dir(
+    run_dir: Path, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
+) -> None:
     """Write run.yaml, split.json, environment.json; refuse a dir holding another run."""
     wanted = to_dict(spec)
     existing = run_dir / "run.yaml"
@@ -103,7 +105,8 @@ def prepare_run_dir(run_dir: Path, spec: RunSpec, membership: dict, split: Split
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         run_dir / "split.json",
-        {"split": split.name, "scheme": split.scheme, "shuffle": spec.shuffle, **membership},
+        {"split": split.name, "scheme": split.scheme, "shuffle": spec.shuffle,
+         "bodyparts": bodyparts, **membership},
     )
     write_json_atomic(run_dir / "environment.json", environment())
     write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=False))
@@ -213,7 +216,7 @@ def train(
         return RunResult(run_dir, config.iterations, finished=True, skipped=True)
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
-    prepare_run_dir(run_dir, spec, membership, split)
+    prepare_run_dir(run_dir, spec, membership, split, dataset.bodyparts)
     train_indices = dataset.indices_of(membership["train"])
 
     device = pick_device(spec.device)

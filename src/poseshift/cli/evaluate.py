@@ -1,0 +1,44 @@
+"""``poseshift evaluate``: errors and PCK of a run's snapshots on train / within / ood."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run directory made by 'poseshift train'."),
+    snapshot: str = typer.Option("last", help="Iteration number, 'last' or 'all'."),
+    plot: int = typer.Option(0, help="Images per partition to draw with labels and predictions."),
+    scale_pair: str | None = typer.Option(
+        None, help="Two bodyparts whose per-group median distance normalizes errors (A,B)."
+    ),
+    scale_file: Path | None = typer.Option(None, help="Official per-image scale (Horsescale.h5)."),
+    batch_size: int = typer.Option(8),
+    device: str = typer.Option("auto"),
+    force: bool = typer.Option(False, help="Recompute snapshots that were already evaluated."),
+) -> None:
+    """Write RUN_DIR/eval/<snapshot>/metrics.json and predictions.h5, and print the table."""
+    from poseshift.evaluate.evaluate import evaluate_run
+
+    which = snapshot if snapshot in ("last", "all") else int(snapshot)
+    pair = scale_pair.split(",") if scale_pair else None
+    for metrics in evaluate_run(run_dir, which, plot, pair, scale_file, batch_size=batch_size,
+                                device=device, force=force):
+        table = Table("partition", "images", "error px", "normalized", "PCK@0.3",
+                      "error px (p>=cutoff)", "kept", title=f"snapshot {metrics['snapshot']}")
+        for name, part in metrics["partitions"].items():
+            table.add_row(name, str(part["n_images"]), _fmt(part["error_px"]),
+                          _fmt(part["normalized_error"], 3), _fmt(part["pck"], 3),
+                          _fmt(part.get("error_px_pcutoff")), _fmt(part.get("kept_fraction_pcutoff")))
+        console.print(table)
+    console.print(f"metrics in {run_dir}/eval/")

@@ -1,0 +1,112 @@
+"""Evaluate a run's snapshots on train / within / ood: metrics.json, predictions, plots."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from poseshift.data.project import PoseDataset, load_project
+from poseshift.data.scale import DEFAULT_PAIR, image_scales
+from poseshift.data.splits import PARTITIONS
+from poseshift.errors import PoseshiftError
+from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
+from poseshift.evaluate.plots import save_comparison
+from poseshift.fsutil import write_json_atomic
+from poseshift.models.codec import ScoremapCodec
+from poseshift.predict.images import predict_images
+from poseshift.predict.outputs import poses_frame, write_poses
+from poseshift.train.trainer import list_snapshots, pick_device, read_spec, snapshot_path
+
+
+def choose_snapshots(run_dir: Path, which: str | int) -> list[int]:
+    """``"last"``, ``"all"`` or one iteration number, checked against what exists."""
+    available = list_snapshots(run_dir)
+    if not available:
+        raise PoseshiftError(
+            f"{run_dir} has no snapshots (no {run_dir}/snapshots/*.pt): train it first"
+        )
+    if which == "all":
+        return available
+    if which == "last":
+        return available[-1:]
+    if int(which) not in available:
+        raise PoseshiftError(f"{run_dir} has no snapshot {which}; available: {available}")
+    return [int(which)]
+
+
+def default_scale_pair(dataset: PoseDataset) -> tuple[str, str]:
+    """Nose/Eye as in Horse-10, else the first and last bodypart (e.g. snout-tailbase)."""
+    if all(name in dataset.bodyparts for name in DEFAULT_PAIR):
+        return DEFAULT_PAIR
+    pair = (dataset.bodyparts[0], dataset.bodyparts[-1])
+    warnings.warn(
+        f"no Nose/Eye bodyparts: errors are normalized by the {pair[0]}-{pair[1]} distance; "
+        "choose with --scale-pair",
+        stacklevel=2,
+    )
+    return pair
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    snapshots: str | int = "last",
+    plot: int = 0,
+    scale_pair: Sequence[str] | None = None,
+    scale_file: str | Path | None = None,
+    threshold: float = PCK_THRESHOLD,
+    batch_size: int = 8,
+    device: str = "auto",
+    force: bool = False,
+) -> list[dict]:
+    """Evaluate the chosen snapshots, loading the project once; finished ones are reused."""
+    from poseshift.models.posenet import load_posenet
+
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    chosen = choose_snapshots(run_dir, snapshots)
+    membership = json.loads((run_dir / "split.json").read_text())
+    dataset = load_project(spec.project)
+    if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
+        raise PoseshiftError(
+            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
+            f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
+        )
+    pair = scale_pair or (None if scale_file else default_scale_pair(dataset))
+    scales = image_scales(dataset, pair, scale_file)
+    rows = {part: dataset.indices_of(membership[part]) for part in PARTITIONS}
+    everything = np.concatenate([rows[p] for p in PARTITIONS])
+    pcutoff = float(dataset.config.get("pcutoff") or 0.6)
+    codec = ScoremapCodec(8, spec.train.pos_dist_thresh, spec.train.locref_stdev)
+    results = []
+    for iteration in chosen:
+        out_dir = run_dir / "eval" / f"snapshot-{iteration:07d}"
+        if (out_dir / "metrics.json").exists() and not force:
+            results.append(json.loads((out_dir / "metrics.json").read_text()))
+            continue
+        model = load_posenet(snapshot_path(run_dir, iteration))
+        poses = predict_images(model, dataset, everything, codec, spec.train.augment.global_scale,
+                               batch_size, pick_device(device))
+        by_index = dict(zip(everything.tolist(), range(len(everything)), strict=True))
+        metrics = {"snapshot": iteration, "partitions": {}}
+        for part in PARTITIONS:
+            index = rows[part]
+            predicted = poses[[by_index[i] for i in index.tolist()]]
+            errors = pixel_errors(predicted, dataset.keypoints[index])
+            metrics["partitions"][part] = partition_metrics(
+                errors, scales[index], predicted[..., 2], dataset.bodyparts,
+                [dataset.groups[i] for i in index], threshold, pcutoff,
+            )
+            for n, i in enumerate(index[:plot].tolist()):
+                save_comparison(out_dir / "plots" / f"{part}-{n:02d}.png",
+                                dataset.load_image(i), dataset.keypoints[i], predicted[n])
+        scorer = f"poseshift_{spec.backbone}_{spec.init if spec.init in ('imagenet', 'scratch') else 'custom'}_{iteration}"
+        frame = poses_frame(scorer, dataset.bodyparts, poses,
+                            [dataset.images[i] for i in everything.tolist()])
+        write_poses(out_dir / "predictions.h5", frame, csv=False)
+        write_json_atomic(out_dir / "metrics.json", metrics)
+        results.append(metrics)
+    return results

@@ -1,0 +1,32 @@
+"""DeepLabCut-compatible prediction files: columns scorer/bodyparts/coords (x, y, likelihood)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from poseshift.data.project import COLUMN_LEVELS, HDF_KEY
+from poseshift.fsutil import write_atomic
+
+
+def poses_frame(
+    scorer: str, bodyparts: Sequence[str], poses: np.ndarray, index: Sequence | None = None
+) -> pd.DataFrame:
+    """(N, K, 3) poses as the DataFrame DeepLabCut's analyze_videos writes."""
+    columns = pd.MultiIndex.from_product(
+        [[scorer], list(bodyparts), ["x", "y", "likelihood"]], names=COLUMN_LEVELS
+    )
+    values = np.asarray(poses, dtype=np.float64).reshape(len(poses), -1)
+    return pd.DataFrame(values, columns=columns, index=index)
+
+
+def write_poses(path: str | Path, frame: pd.DataFrame, csv: bool = True) -> Path:
+    """Write ``path`` (.h5, key df_with_missing) and, with ``csv``, the .csv beside it."""
+    path = Path(path)
+    write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w", format="table"))
+    if csv:
+        write_atomic(path.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp))
+    return path

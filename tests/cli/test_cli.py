@@ -1,0 +1,58 @@
+"""The command line: help, version, data info, splits and one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from poseshift import __version__
+from poseshift.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_version() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for group in ("data", "split", "train", "evaluate"):
+        assert group in result.output
+    assert runner.invoke(app, ["--version"]).output.strip() == f"poseshift {__version__}"
+
+
+def test_data_info_openfield(openfield: Path) -> None:
+    result = runner.invoke(app, ["data", "info", str(openfield)])
+    assert result.exit_code == 0, result.output
+    for text in ("scorer: Pranav", "frames: 116", "snout", "tailbase", "m4s1", "640x480 (116"):
+        assert text in result.output
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "info", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: no config.yaml in")
+
+
+def test_split_create_and_list(tiny_project: Path) -> None:
+    result = runner.invoke(
+        app, ["split", str(tiny_project), "--train-groups", "2", "--shuffles", "2",
+              "--fractions", "0.5,0.75"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tiny_project / "splits" / "horse10-g2-s0.json").is_file()
+    listed = runner.invoke(app, ["split", "list", str(tiny_project)])
+    assert "horse10-g2-s0" in listed.output
+    bad = runner.invoke(app, ["split", str(tiny_project), "--train-groups", "3"])
+    assert bad.exit_code == 2 and "error: --train-groups must be between 1 and 2" in bad.stderr
+
+
+def test_coco_commands(tiny_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.json"
+    assert runner.invoke(app, ["data", "export-coco", str(tiny_project), str(out)]).exit_code == 0
+    result = runner.invoke(app, ["data", "import-coco", str(out), str(tiny_project),
+                                 str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    assert "12 frames, 3 bodyparts, 3 groups" in " ".join(result.output.split())
+    shutil.rmtree(tmp_path / "new")

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real openfield project and tiny generated DeepLabCut projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from poseshift.data.project import PoseDataset, write_project
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
+HORSE10 = SHARED / "horse10"
+
+
+@pytest.fixture(scope="session")
+def openfield() -> Path:
+    if not OPENFIELD.is_dir():
+        pytest.skip("../shared/data/openfield is not available")
+    return OPENFIELD
+
+
+def make_project(
+    root: Path,
+    groups: int = 3,
+    frames: int = 4,
+    bodyparts: tuple[str, ...] = ("Nose", "Eye", "Tail"),
+    size: tuple[int, int] = (48, 32),
+    seed: int = 0,
+    index_style: str = "tuple",
+) -> PoseDataset:
+    """A small real project on disk: random PNGs with keypoints inside them."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    images, points = [], []
+    for g in range(groups):
+        for f in range(frames):
+            name = f"labeled-data/video{g}/img{f:03d}.png"
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / name), rng.integers(0, 255, (height, width, 3), np.uint8))
+            images.append(name)
+            points.append(rng.uniform([1, 1], [width - 2, height - 2], (len(bodyparts), 2)))
+    keypoints = np.array(points, dtype=np.float32)
+    dataset = PoseDataset(
+        root=root, scorer="tester", bodyparts=list(bodyparts), images=images,
+        keypoints=keypoints, groups=[n.split("/")[1] for n in images],
+        image_sizes=np.tile([width, height], (len(images), 1)),
+        skeleton=[(bodyparts[0], bodyparts[1])], task="tiny",
+    )
+    write_project(dataset, index_style=index_style)
+    return dataset
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    make_project(tmp_path / "proj")
+    return tmp_path / "proj"

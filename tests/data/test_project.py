@@ -1,0 +1,196 @@
+"""Reading and writing DeepLabCut projects, including the bad inputs users really have."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import make_project
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poseshift.data.project import (
+    labels_frame,
+    labels_to_array,
+    load_project,
+    read_labels,
+    write_labels,
+)
+from poseshift.errors import PoseshiftError
+
+
+def test_openfield_reads_exactly(openfield: Path) -> None:
+    dataset = load_project(openfield)
+    assert len(dataset) == 116
+    assert dataset.scorer == "Pranav"
+    assert dataset.bodyparts == ["snout", "leftear", "rightear", "tailbase"]
+    assert dataset.group_names == ["m4s1"]
+    assert dataset.images[0] == "labeled-data/m4s1/img0000.png"
+    assert dataset.keypoints.shape == (116, 4, 2) and dataset.keypoints.dtype == np.float32
+    assert not np.isnan(dataset.keypoints).any()
+    assert set(map(tuple, dataset.image_sizes.tolist())) == {(640, 480)}
+    # Same values as pandas reads from the h5 (README: x in [10.248, 235.709]).
+    assert dataset.keypoints[..., 0].min() == pytest.approx(10.248, abs=1e-3)
+    assert dataset.keypoints[..., 1].max() == pytest.approx(460.657, abs=1e-3)
+    assert dataset.config["project_path"] == str(openfield.resolve())
+    summary = dataset.summary()
+    assert summary["frames_per_group"] == {"m4s1": 116}
+    assert summary["labeled_fraction"]["snout"] == 1.0
+
+
+def test_openfield_csv_equals_h5(openfield: Path) -> None:
+    folder = openfield / "labeled-data" / "m4s1"
+    h5 = read_labels(folder / "CollectedData_Pranav.h5")
+    csv = read_labels(folder / "CollectedData_Pranav.csv")
+    assert list(h5.index) == list(csv.index)
+    np.testing.assert_allclose(h5.to_numpy(), csv.to_numpy())
+
+
+@pytest.mark.parametrize("style", ["tuple", "path"])
+def test_both_index_styles_read_back(tmp_path: Path, style: str) -> None:
+    written = make_project(tmp_path / "p", index_style=style)
+    loaded = load_project(tmp_path / "p")
+    assert loaded.images == written.images
+    np.testing.assert_array_equal(loaded.keypoints, written.keypoints)
+    assert loaded.groups == ["video0"] * 4 + ["video1"] * 4 + ["video2"] * 4
+
+
+def test_csv_used_when_no_h5(tiny_project: Path) -> None:
+    for h5 in tiny_project.glob("labeled-data/*/*.h5"):
+        h5.unlink()
+    assert len(load_project(tiny_project)) == 12
+
+
+def test_written_file_is_what_deeplabcut_expects(tiny_project: Path) -> None:
+    path = tiny_project / "labeled-data" / "video0" / "CollectedData_tester.h5"
+    frame = pd.read_hdf(path, key="df_with_missing")
+    assert frame.columns.names == ["scorer", "bodyparts", "coords"]
+    assert list(frame.columns.get_level_values("coords")[:2]) == ["x", "y"]
+    assert frame.index[0] == ("labeled-data", "video0", "img000.png")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.floats(0, 5000, allow_nan=False, width=32)),
+        min_size=6, max_size=6,
+    ),
+    rows=st.integers(1, 4),
+    style=st.sampled_from(["tuple", "path"]),
+)
+def test_h5_and_csv_round_trip(tmp_path: Path, values, rows: int, style: str) -> None:
+    keypoints = np.array([np.nan if v is None else v for v in values] * rows, np.float32)
+    keypoints = keypoints.reshape(rows, 3, 2)
+    images = [f"labeled-data/v/img{i}.png" for i in range(rows)]
+    frame = labels_frame("me", ["a", "b", "c"], images, keypoints, style)
+    h5, csv = write_labels(tmp_path / style, frame)
+    for path in (h5, csv):
+        back = read_labels(path)
+        assert list(back.index) == images
+        np.testing.assert_array_equal(labels_to_array(back, ["a", "b", "c"], path), keypoints)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    with pytest.raises(PoseshiftError, match=r"no config.yaml in .*DeepLabCut project folder"):
+        load_project(tmp_path)
+
+
+def test_no_collected_data(tiny_project: Path) -> None:
+    for f in tiny_project.glob("labeled-data/*/CollectedData_*"):
+        f.unlink()
+    with pytest.raises(PoseshiftError, match=r"no labeled-data/\*/CollectedData_tester"):
+        load_project(tiny_project)
+
+
+def test_multi_animal_not_supported(tiny_project: Path) -> None:
+    config = yaml.safe_load((tiny_project / "config.yaml").read_text())
+    config["multianimalproject"] = True
+    (tiny_project / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(PoseshiftError, match="multi-animal projects are not supported yet"):
+        load_project(tiny_project)
+
+
+def test_csv_with_wrong_header(tiny_project: Path) -> None:
+    for h5 in tiny_project.glob("labeled-data/*/*.h5"):
+        h5.unlink()
+    csv = tiny_project / "labeled-data" / "video1" / "CollectedData_tester.csv"
+    csv.write_text("image,Nose_x,Nose_y\nimg000.png,1,2\n")
+    with pytest.raises(PoseshiftError, match=r"video1/CollectedData_tester.csv: wrong header"):
+        load_project(tiny_project)
+
+
+def test_bodyparts_differ_from_config(tiny_project: Path) -> None:
+    config = yaml.safe_load((tiny_project / "config.yaml").read_text())
+    config["bodyparts"] = ["Nose", "Eye", "Tailbase"]
+    (tiny_project / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(PoseshiftError, match=r"bodyparts differ from config.yaml.*'Tail'.*'Tailbase'"):
+        load_project(tiny_project)
+
+
+def test_image_missing_on_disk(tiny_project: Path) -> None:
+    (tiny_project / "labeled-data" / "video2" / "img001.png").unlink()
+    with pytest.raises(PoseshiftError, match=r"video2/img001.png is listed .* missing on disk"):
+        load_project(tiny_project)
+
+
+def test_truncated_image(tiny_project: Path) -> None:
+    path = tiny_project / "labeled-data" / "video0" / "img002.png"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(PoseshiftError, match=r"video0/img002.png cannot be decoded .* truncated"):
+        load_project(tiny_project)
+
+
+def test_coordinates_outside_the_image_become_unlabeled(tmp_path: Path) -> None:
+    dataset = make_project(tmp_path / "p")
+    frame = labels_frame("tester", dataset.bodyparts, dataset.images[:4], dataset.keypoints[:4])
+    frame.iloc[1, 0] = 500.0  # Nose x of img001, image is 48 wide
+    write_labels(tmp_path / "p" / "labeled-data" / "video0", frame)
+    with pytest.warns(UserWarning, match=r"outside their image, e.g. Nose in .*img001.png"):
+        loaded = load_project(tmp_path / "p")
+    assert np.isnan(loaded.keypoints[1, 0]).all()
+    assert not np.isnan(loaded.keypoints[1, 1]).any()
+
+
+def test_duplicated_rows(tiny_project: Path) -> None:
+    path = tiny_project / "labeled-data" / "video0" / "CollectedData_tester.h5"
+    frame = pd.read_hdf(path)
+    pd.concat([frame, frame.iloc[:1]]).to_hdf(path, key="df_with_missing", mode="w")
+    with pytest.raises(PoseshiftError, match=r"image 'labeled-data/video0/img000.png' appears in more than one row"):
+        load_project(tiny_project)
+
+
+def test_frames_without_labels_warn(tiny_project: Path) -> None:
+    path = tiny_project / "labeled-data" / "video1" / "CollectedData_tester.h5"
+    frame = pd.read_hdf(path)
+    frame.iloc[2] = np.nan
+    frame.to_hdf(path, key="df_with_missing", mode="w")
+    with pytest.warns(UserWarning, match=r"1 frame\(s\) have no labels, e.g. labeled-data/video1/img002.png"):
+        dataset = load_project(tiny_project)
+    assert len(dataset) == 12
+
+
+def test_group_map(tiny_project: Path, tmp_path: Path) -> None:
+    from poseshift.data.project import read_group_map
+
+    mapping = tmp_path / "groups.csv"
+    mapping.write_text("video,group\nvideo0,horseA\nvideo1,horseA\n")
+    dataset = load_project(tiny_project, read_group_map(mapping))
+    assert dataset.group_names == ["horseA", "video2"]
+    mapping.write_text("name,group\nvideo0,horseA\n")
+    with pytest.raises(PoseshiftError, match="needs a 'group' column and a 'video' or 'image'"):
+        read_group_map(mapping)
+
+
+def test_loading_does_not_write(openfield: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "of"
+    shutil.copytree(openfield, copy)
+    before = sorted(p.name for p in copy.rglob("*"))
+    load_project(copy)
+    assert sorted(p.name for p in copy.rglob("*")) == before
