@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from poseshift.cli._app import group, warn
+from poseshift.cli._app import group
 
 app = group("The pose networks' backbones: size, cost, ImageNet accuracy, local weights.")
 weights_app = group(
@@ -24,8 +23,7 @@ def list_models(
 ) -> None:
     """Every backbone with parameters, GFLOPs, ImageNet top-1 and whether weights are here.
 
-    Nothing is downloaded: models are counted on torch's meta device, and "weights here"
-    only looks in the weights folder and the Hugging Face / torch hub caches.
+    Offline and quick: costs are counted on torch's meta device; nothing is downloaded.
     """
     from poseshift.models.backbones import BACKBONES, backbone_cost
     from poseshift.models.weights import find_local_weights, weights_dir
@@ -57,7 +55,17 @@ def list_models(
     )
 
 
-@weights_app.command("import")
+IMPORT_HELP = (
+    "Convert a checkpoint to BACKBONE.safetensors in the weights folder, where init=imagenet "
+    "finds it. Reads timm, torchvision (ResNet, MobileNetV2, EfficientNet) and "
+    "d-li14/mobilenetv2.pytorch checkpoints. timm has no ImageNet weights for MobileNetV2 0.35 "
+    "and 0.75: use d-li14's pretrained/mobilenetv2_0.35-b2e15951.pth and "
+    "mobilenetv2_0.75-dace9791.pth. A file of another architecture or width is refused and "
+    "nothing is written."
+)
+
+
+@weights_app.command("import", help=IMPORT_HELP)
 def import_(
     file: Path = typer.Argument(..., help="Checkpoint: .pth / .pt / .bin / .safetensors."),
     backbone: str = typer.Option(..., "--backbone", help="Backbone name (poseshift models list)."),
@@ -65,18 +73,8 @@ def import_(
         None, "--dest", help="Folder to store in (default: POSESHIFT_WEIGHTS_DIR)."
     ),
 ) -> None:
-    """Convert a checkpoint to BACKBONE.safetensors where init=imagenet finds it.
-
-    Reads timm, torchvision (ResNet, MobileNetV2, EfficientNet) and d-li14/mobilenetv2.pytorch
-    checkpoints. timm has no ImageNet weights for MobileNetV2 0.35 and 0.75: use d-li14's
-    (pretrained/mobilenetv2_0.35-b2e15951.pth, mobilenetv2_0.75-dace9791.pth). A file of
-    another architecture or width is refused and nothing is written.
-    """
+    """Store a converted checkpoint so offline machines get ImageNet weights (see IMPORT_HELP)."""
     from poseshift.models.weights import import_weights
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        path, report = import_weights(file, backbone, dest)
-    for warning in caught:
-        warn(str(warning.message))
+    path, report = import_weights(file, backbone, dest)  # key mismatches warn on stderr
     Console().print(f"wrote {path} ({report.layout} layout, {report.loaded} tensors)")

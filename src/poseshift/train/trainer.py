@@ -244,7 +244,7 @@ def train(
     progress = TrainingProgress(config.iterations, start, enabled=show_progress)
     try:
         with progress, (run_dir / "log.jsonl").open("a") as log:
-            tick = time.perf_counter()
+            tick, logged = time.perf_counter(), start
             for images, keypoints in loader:
                 lr = config.lr_at(iteration, spec.init)
                 losses = step(images, keypoints, lr)
@@ -252,14 +252,13 @@ def train(
                 progress.update(iteration, losses["total"])
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     elapsed = time.perf_counter() - tick
-                    tick = time.perf_counter()
-                    rate = config.batch_size * config.log_every / max(elapsed, 1e-9)
+                    rate = config.batch_size * (iteration - logged) / max(elapsed, 1e-9)
+                    tick, logged = time.perf_counter(), iteration
                     log.write(json.dumps({"iteration": iteration, "lr": lr, **losses,
                                           "images_per_s": round(rate, 3)}) + "\n")
                     log.flush()
                 if iteration in snapshots:
-                    write_atomic(snapshot_path(run_dir, iteration),
-                                 lambda tmp: save_posenet(model, tmp))
+                    save_posenet(model, snapshot_path(run_dir, iteration))
                 if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
                     _save_checkpoint(checkpoint, model, optimizer, iteration)
                 if on_iteration is not None:

@@ -1,0 +1,102 @@
+"""The trainer: runs write a complete run dir, resume exactly, and skip when finished."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from poseshift.errors import PoseshiftError
+from poseshift.train.config import TrainConfig, load_preset
+from poseshift.train.trainer import RunSpec, list_snapshots, train
+
+TINY = TrainConfig(
+    iterations=6, batch_size=2, optimizer="sgd", lr_schedule="steps",
+    lr_steps={"imagenet": [[0.01, 10]], "scratch": [[0.01, 3], [0.02, 10]]},
+    precision="fp32", snapshots=[2, 4], checkpoint_every=100, log_every=1, num_workers=0,
+)
+TINY = dataclasses.replace(TINY, augment=dataclasses.replace(TINY.augment, crop=(64, 48)))
+
+
+def spec_for(project: Path, **changes) -> RunSpec:
+    spec = RunSpec(project=str(project), backbone="mobilenetv2_035", init="scratch",
+                   preset="test", train=TINY)
+    return dataclasses.replace(spec, **changes)
+
+
+def losses(run_dir: Path) -> list[float]:
+    return [json.loads(line)["total"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_run_dir_contents_and_skip(tiny_project: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = train(spec_for(tiny_project), run, show_progress=False)
+    assert result.finished and result.iteration == 6
+    for name in ("run.yaml", "split.json", "environment.json", "log.jsonl", "done.json"):
+        assert (run / name).is_file(), name
+    assert list_snapshots(run) == [2, 4, 6]
+    split = json.loads((run / "split.json").read_text())
+    assert split["bodyparts"] == ["Nose", "Eye", "Tail"]
+    assert len(split["train"]) + len(split["within"]) == 12
+    assert len(losses(run)) == 6
+    before = (run / "log.jsonl").read_text()
+    again = train(spec_for(tiny_project), run, show_progress=False)
+    assert again.skipped and (run / "log.jsonl").read_text() == before
+
+
+def test_resume_continues_exactly(tiny_project: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    train(spec_for(tiny_project), full, show_progress=False)
+
+    def interrupt(iteration: int, _losses: dict) -> None:
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part"
+    stopped = train(spec_for(tiny_project), part, on_iteration=interrupt, show_progress=False)
+    assert not stopped.finished and stopped.iteration == 3
+    assert not (part / "done.json").exists()
+    resumed = train(spec_for(tiny_project), part, show_progress=False)
+    assert resumed.finished and resumed.iteration == 6
+    assert losses(part) == pytest.approx(losses(full), rel=1e-5, abs=1e-6)
+    a = torch.load(full / "checkpoints" / "last.pt", weights_only=False)["model"]
+    b = torch.load(part / "checkpoints" / "last.pt", weights_only=False)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_other_settings_in_the_same_dir_are_refused(tiny_project: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    stop = dataclasses.replace(TINY, iterations=1, snapshots=[])
+    train(dataclasses.replace(spec_for(tiny_project), train=stop), run, show_progress=False)
+    (run / "done.json").unlink()
+    with pytest.raises(PoseshiftError, match="holds a run with different settings"):
+        train(spec_for(tiny_project, backbone="mobilenetv2_050"), run, show_progress=False)
+
+
+def test_presets_load_and_follow_the_paper() -> None:
+    paper = load_preset("paper")
+    assert paper.batch_size == 1 and paper.iterations == 100_000 and paper.optimizer == "sgd"
+    assert [paper.lr_at(i, "imagenet") for i in (0, 9_999, 10_000)] == [0.005, 0.005, 0.02]
+    assert [paper.lr_at(i, "scratch") for i in (0, 4_999, 5_000, 24_999, 25_000)] == [
+        1e-6, 1e-6, 1e-4, 1e-4, 0.02
+    ]
+    long = load_preset("paper-long")
+    assert long.iterations == 600_000 and long.lr_at(430_000, "imagenet") == 0.002
+    fast = load_preset("fast")
+    assert fast.lr_at(fast.iterations - 1, "imagenet") < fast.lr_at(fast.warmup_iters, "imagenet")
+
+
+def test_preset_typos_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("iterations: 10\nbatchsize: 4\n")
+    with pytest.raises(PoseshiftError, match=r"mine.yaml: unknown key 'batchsize'"):
+        load_preset(str(path))
+    path.write_text("iterations: ten\n")
+    with pytest.raises(PoseshiftError, match=r"mine.yaml.iterations: expected int, got 'ten'"):
+        load_preset(str(path))
+    with pytest.raises(PoseshiftError, match="unknown preset 'papr'"):
+        load_preset("papr")
