@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 
 from poseshift.data.project import PoseDataset, write_project
+from poseshift.train.config import TrainConfig
+from poseshift.train.trainer import RunSpec
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
@@ -57,3 +61,19 @@ def make_project(
 def tiny_project(tmp_path: Path) -> Path:
     make_project(tmp_path / "proj")
     return tmp_path / "proj"
+
+
+# A training recipe small enough for tests: 6 SGD steps of batch 2 on 64x48 crops.
+TINY = TrainConfig(
+    iterations=6, batch_size=2, optimizer="sgd", lr_schedule="steps",
+    lr_steps={"imagenet": [[0.01, 10]], "scratch": [[0.01, 3], [0.02, 10]]},
+    precision="fp32", snapshots=[2, 4], checkpoint_every=100, log_every=1, num_workers=0,
+)
+TINY = dataclasses.replace(TINY, augment=dataclasses.replace(TINY.augment, crop=(64, 48)))
+
+
+def spec_for(project: Path, **changes) -> RunSpec:
+    """A MobileNetV2-0.35 run from scratch with the TINY recipe."""
+    spec = RunSpec(project=str(project), backbone="mobilenetv2_035", init="scratch",
+                   preset="test", train=TINY)
+    return dataclasses.replace(spec, **changes)

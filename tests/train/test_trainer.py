@@ -9,23 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY, spec_for
+
 from poseshift.errors import PoseshiftError
-from poseshift.train.config import TrainConfig, load_preset
-from poseshift.train.trainer import RunSpec, list_snapshots, train
-
-TINY = TrainConfig(
-    iterations=6, batch_size=2, optimizer="sgd", lr_schedule="steps",
-    lr_steps={"imagenet": [[0.01, 10]], "scratch": [[0.01, 3], [0.02, 10]]},
-    precision="fp32", snapshots=[2, 4], checkpoint_every=100, log_every=1, num_workers=0,
-)
-TINY = dataclasses.replace(TINY, augment=dataclasses.replace(TINY.augment, crop=(64, 48)))
-
-
-def spec_for(project: Path, **changes) -> RunSpec:
-    spec = RunSpec(project=str(project), backbone="mobilenetv2_035", init="scratch",
-                   preset="test", train=TINY)
-    return dataclasses.replace(spec, **changes)
-
+from poseshift.train.config import load_preset
+from poseshift.train.trainer import list_snapshots, train
 
 def losses(run_dir: Path) -> list[float]:
     return [json.loads(line)["total"] for line in (run_dir / "log.jsonl").read_text().splitlines()]

@@ -116,7 +116,7 @@ class Look:
     horizon: float  # fraction of the image height
     texture: float
     texture_scale: float
-    light_dir: np.ndarray  # unit 2D vector in image coordinates
+    light_dir: np.ndarray  # unit 2D vector towards the light, image coordinates (y down)
     light: float
     exposure: float
     shadow: float
@@ -143,7 +143,7 @@ def make_look(style: np.ndarray) -> Look:
     """Map a style vector in [0, 1]^D onto concrete colours, proportions and scene settings."""
     s = dict(zip(STYLE, style.tolist(), strict=True))
     coat = np.clip(palette(COATS, s["coat"]) * (0.8 + 0.4 * s["coat_light"]), 0, 255)
-    angle = 2 * np.pi * s["light_angle"]
+    angle = np.pi * (1 + s["light_angle"])  # from the left, over the top, to the right
     return Look(
         coat=coat,
         mane=coat * (0.2 + 0.8 * (1 - s["mane"])),
@@ -210,7 +210,7 @@ def _chain(top: np.ndarray, angles: tuple, lengths: tuple) -> list[np.ndarray]:
 def _fore_leg(top: np.ndarray, phase: float, scale: float, amp: float) -> list[np.ndarray]:
     swing, flex = _stride(phase)
     a = amp * swing
-    angles = (a, a - 1.4 * flex, a + PASTERN_ANGLE - 2.0 * flex)
+    angles = (a, a - 1.1 * flex, a + PASTERN_ANGLE - 1.6 * flex)
     return _chain(top, angles, tuple(scale * x for x in FORE_LENGTHS))
 
 

@@ -1,0 +1,116 @@
+"""``evaluate_run`` on a tiny trained run: schema, a hand check of predictions, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import TINY, make_project, spec_for
+from typer.testing import CliRunner
+
+from poseshift.cli import app
+from poseshift.data.project import load_project
+from poseshift.errors import PoseshiftError
+from poseshift.evaluate.evaluate import evaluate_run
+from poseshift.models.posenet import load_posenet
+from poseshift.train.trainer import snapshot_path, train
+
+KEYS = {"n_images", "error_px", "normalized_error", "pck", "pck_threshold", "per_bodypart"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    make_project(root / "proj", groups=3, frames=4)
+    from poseshift.data.splits import group_split, save_split
+
+    save_split(root / "proj", group_split(load_project(root / "proj"), 2, 1, [0.5]))
+    train(spec_for(root / "proj", split="horse10-g2-s0", fraction=0.5), root / "run",
+          show_progress=False)
+    return root / "run"
+
+
+def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
+    [metrics] = evaluate_run(trained, "last", plot=1, scale_pair=["Nose", "Eye"])
+    out = trained / "eval" / "snapshot-0000006"
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["snapshot"] == 6
+    parts = metrics["partitions"]
+    assert set(parts) == {"train", "within", "ood"}
+    assert parts["ood"]["n_images"] == 4 and parts["train"]["n_images"] == 4
+    for part in parts.values():
+        assert KEYS <= set(part)
+        assert part["pck_threshold"] == 0.3
+        assert set(part["per_bodypart"]) == {"Nose", "Eye", "Tail"}
+    assert (out / "plots" / "ood-00.png").is_file()
+
+    # Hand check: run the snapshot on one OOD image ourselves and decode by argmax + locref.
+    dataset = load_project(yaml.safe_load((trained / "run.yaml").read_text())["project"])
+    predictions = pd.read_hdf(out / "predictions.h5")
+    assert list(predictions.columns.get_level_values("coords")[:3]) == ["x", "y", "likelihood"]
+    model = load_posenet(snapshot_path(trained, 6)).eval()
+    name = json.loads((trained / "split.json").read_text())["ood"][0]
+    i = dataset.images.index(name)
+    import cv2
+
+    image = dataset.load_image(i)
+    small = cv2.resize(image, (round(48 * 0.8), round(32 * 0.8)), interpolation=cv2.INTER_AREA)
+    with torch.no_grad():
+        out_maps = model(model.normalize(torch.from_numpy(small).permute(2, 0, 1)[None]))
+    scores, locref = out_maps["scoremaps"][0], out_maps["locref"][0]
+    h, w = scores.shape[-2:]
+    fx, fy = 48 / small.shape[1], 32 / small.shape[0]
+    for k in range(3):
+        r, c = divmod(int(scores[k].argmax()), w)
+        x = (c * 8 + 4 + float(locref[2 * k, r, c]) * 7.2801) * fx
+        y = (r * 8 + 4 + float(locref[2 * k + 1, r, c]) * 7.2801) * fy
+        row = predictions.loc[name]
+        part = dataset.bodyparts[k]
+        assert row[(row.index[0][0], part, "x")] == pytest.approx(x, abs=1e-3)
+        assert row[(row.index[0][0], part, "y")] == pytest.approx(y, abs=1e-3)
+    # And the partition's mean error is the mean of the per-keypoint distances.
+    ood = json.loads((trained / "split.json").read_text())["ood"]
+    xy = predictions.loc[ood].to_numpy().reshape(len(ood), 3, 3)[..., :2]
+    truth = dataset.keypoints[dataset.indices_of(ood)]
+    expected = np.linalg.norm(xy - truth, axis=-1).mean()
+    assert parts["ood"]["error_px"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluating_again_reuses_results(trained: Path) -> None:
+    first = evaluate_run(trained, "all", scale_pair=["Nose", "Eye"])
+    assert [m["snapshot"] for m in first] == [2, 4, 6]
+    stamp = (trained / "eval" / "snapshot-0000002" / "metrics.json").stat().st_mtime_ns
+    evaluate_run(trained, "all", scale_pair=["Nose", "Eye"])
+    assert (trained / "eval" / "snapshot-0000002" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_bad_input(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(PoseshiftError, match="has no snapshot 5; available: \\[2, 4, 6\\]"):
+        evaluate_run(trained, 5)
+    empty = tmp_path / "empty"
+    shutil.copytree(trained, empty, ignore=shutil.ignore_patterns("*.pt", "eval"))
+    with pytest.raises(PoseshiftError, match="has no snapshots"):
+        evaluate_run(empty, "last")
+    with pytest.raises(PoseshiftError, match="not a poseshift run directory"):
+        evaluate_run(tmp_path, "last")
+    other = tmp_path / "other"
+    shutil.copytree(trained, other)
+    split = json.loads((other / "split.json").read_text())
+    split["bodyparts"] = ["snout", "tail", "ear"]
+    (other / "split.json").write_text(json.dumps(split))
+    with pytest.raises(PoseshiftError, match="was trained on \\['snout', 'tail', 'ear'\\]"):
+        evaluate_run(other, "last")
+
+
+def test_cli_prints_the_table(trained: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", str(trained), "--scale-pair", "Nose,Eye"])
+    assert result.exit_code == 0, result.output
+    for text in ("train", "within", "ood", "PCK"):
+        assert text in result.output
+    assert TINY.iterations == 6

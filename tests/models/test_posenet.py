@@ -1,0 +1,95 @@
+"""Head geometry at odd sizes, the PoseNet contract, and self-describing checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from poseshift.errors import PoseshiftError
+from poseshift.models.head import STRIDE, cell_to_pixel, map_size
+from poseshift.models.posenet import PoseNet, build_posenet, load_posenet, save_posenet
+
+
+def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
+    """Non-trivial running statistics, so that loading them is actually tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator))
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+
+
+def test_map_size_and_cell_centres():
+    assert STRIDE == 8
+    assert map_size(162, 288) == (22, 36)
+    assert map_size(160, 288) == (20, 36)
+    assert map_size(161, 287) == (22, 36)  # 2 * ceil(H / 16), not ceil(H / 8) = 21
+    assert map_size(97, 33) == (14, 6)
+    assert cell_to_pixel(0, 0) == (4, 4)
+    assert cell_to_pixel(2, 3) == (28, 20)  # (x, y) = (j * 8 + 4, i * 8 + 4)
+    xs, ys = cell_to_pixel(np.arange(3), np.arange(3))
+    np.testing.assert_array_equal(xs, [4, 12, 20])
+
+
+@pytest.mark.parametrize("size", [(161, 287), (97, 33), (31, 48)])
+def test_posenet_maps_have_the_documented_shape(size):
+    model = build_posenet("mobilenetv2_035", num_keypoints=3).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *size))
+    assert out["scoremaps"].shape == (2, 3, *map_size(*size))
+    assert out["locref"].shape == (2, 6, *map_size(*size))  # 2k = dx, 2k + 1 = dy
+
+
+def test_normalize_takes_uint8_or_unit_floats():
+    model = PoseNet("mobilenetv2_035", 2)
+    assert model.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert model.std == pytest.approx((0.229, 0.224, 0.225))
+    white8 = torch.full((1, 3, 4, 4), 255, dtype=torch.uint8)
+    expected = (1 - torch.tensor(model.mean)) / torch.tensor(model.std)
+    for white in (white8, torch.ones(1, 3, 4, 4)):
+        torch.testing.assert_close(model.normalize(white)[0, :, 0, 0], expected)
+
+
+def test_checkpoint_is_self_describing(tmp_path):
+    model = build_posenet("mobilenetv2_035", num_keypoints=5)
+    randomize_batchnorm(model)
+    model.eval()
+    path = save_posenet(model, tmp_path / "run" / "model.pt")
+    loaded = load_posenet(path).eval()
+    assert loaded.config() == model.config() == {
+        "backbone": "mobilenetv2_035",
+        "num_keypoints": 5,
+        "mean": list(model.mean),
+        "std": list(model.std),
+        "stride": 8,
+    }
+    image = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        a, b = model(image), loaded(image)
+    assert torch.equal(a["scoremaps"], b["scoremaps"]) and torch.equal(a["locref"], b["locref"])
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left
+
+
+def test_a_poseshift_checkpoint_can_start_another_network(tmp_path):
+    """init=PATH takes the backbone of a trained model; the new head may have another K."""
+    source = build_posenet("mobilenetv2_035", num_keypoints=3)
+    randomize_batchnorm(source)
+    path = save_posenet(source, tmp_path / "source.pt")
+    model = build_posenet("mobilenetv2_035", num_keypoints=7, init=str(path))
+    for key, value in source.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value)
+    assert model.head.scoremap.out_channels == 7
+
+
+def test_user_errors_are_one_line(tmp_path):
+    with pytest.raises(PoseshiftError, match="valid names: mobilenetv2_035"):
+        build_posenet("vgg16", 3)
+    with pytest.raises(PoseshiftError, match="init must be"):
+        build_posenet("mobilenetv2_035", 3, init=str(tmp_path / "missing.pth"))
+    with pytest.raises(PoseshiftError, match="only applies to init='imagenet'"):
+        build_posenet("mobilenetv2_035", 3, weights=tmp_path / "w.pth")
+    not_a_checkpoint = tmp_path / "x.pt"
+    torch.save({"a": torch.zeros(1)}, not_a_checkpoint)
+    with pytest.raises(PoseshiftError, match="not a poseshift"):
+        load_posenet(not_a_checkpoint)
