@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,10 +47,15 @@ def make_project(
             points.append(rng.uniform([1, 1], [width - 2, height - 2], (len(bodyparts), 2)))
     keypoints = np.array(points, dtype=np.float32)
     dataset = PoseDataset(
-        root=root, scorer="tester", bodyparts=list(bodyparts), images=images,
-        keypoints=keypoints, groups=[n.split("/")[1] for n in images],
+        root=root,
+        scorer="tester",
+        bodyparts=list(bodyparts),
+        images=images,
+        keypoints=keypoints,
+        groups=[n.split("/")[1] for n in images],
         image_sizes=np.tile([width, height], (len(images), 1)),
-        skeleton=[(bodyparts[0], bodyparts[1])], task="tiny",
+        skeleton=[(bodyparts[0], bodyparts[1])],
+        task="tiny",
     )
     write_project(dataset, index_style=index_style)
     return dataset
@@ -65,15 +69,23 @@ def tiny_project(tmp_path: Path) -> Path:
 
 # A training recipe small enough for tests: 6 SGD steps of batch 2 on 64x48 crops.
 TINY = TrainConfig(
-    iterations=6, batch_size=2, optimizer="sgd", lr_schedule="steps",
+    iterations=6,
+    batch_size=2,
+    optimizer="sgd",
+    lr_schedule="steps",
     lr_steps={"imagenet": [[0.01, 10]], "scratch": [[0.01, 3], [0.02, 10]]},
-    precision="fp32", snapshots=[2, 4], checkpoint_every=100, log_every=1, num_workers=0,
+    precision="fp32",
+    snapshots=[2, 4],
+    checkpoint_every=100,
+    log_every=1,
+    num_workers=0,
 )
 TINY = dataclasses.replace(TINY, augment=dataclasses.replace(TINY.augment, crop=(64, 48)))
 
 
 def spec_for(project: Path, **changes) -> RunSpec:
     """A MobileNetV2-0.35 run from scratch with the TINY recipe."""
-    spec = RunSpec(project=str(project), backbone="mobilenetv2_035", init="scratch",
-                   preset="test", train=TINY)
+    spec = RunSpec(
+        project=str(project), backbone="mobilenetv2_035", init="scratch", preset="test", train=TINY
+    )
     return dataclasses.replace(spec, **changes)

@@ -37,8 +37,17 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_split_create_and_list(tiny_project: Path) -> None:
     result = runner.invoke(
-        app, ["split", str(tiny_project), "--train-groups", "2", "--shuffles", "2",
-              "--fractions", "0.5,0.75"]
+        app,
+        [
+            "split",
+            str(tiny_project),
+            "--train-groups",
+            "2",
+            "--shuffles",
+            "2",
+            "--fractions",
+            "0.5,0.75",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert (tiny_project / "splits" / "horse10-g2-s0.json").is_file()
@@ -51,8 +60,9 @@ def test_split_create_and_list(tiny_project: Path) -> None:
 def test_coco_commands(tiny_project: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels.json"
     assert runner.invoke(app, ["data", "export-coco", str(tiny_project), str(out)]).exit_code == 0
-    result = runner.invoke(app, ["data", "import-coco", str(out), str(tiny_project),
-                                 str(tmp_path / "new")])
+    result = runner.invoke(
+        app, ["data", "import-coco", str(out), str(tiny_project), str(tmp_path / "new")]
+    )
     assert result.exit_code == 0, result.output
     assert "12 frames, 3 bodyparts, 3 groups" in " ".join(result.output.split())
     shutil.rmtree(tmp_path / "new")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import make_project
 from poseshift.data.coco import export_coco, import_coco, to_coco
 from poseshift.data.project import load_project
 from poseshift.errors import PoseshiftError
@@ -29,7 +29,9 @@ def test_export_layout(tiny_project: Path) -> None:
     assert coco["images"][0]["group"] == "video0"
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(mask=st.lists(st.booleans(), min_size=36, max_size=36), seed=st.integers(0, 99))
 @pytest.mark.filterwarnings("ignore:.*have no labels")
 def test_round_trip_is_lossless(tmp_path_factory, mask: list[bool], seed: int) -> None:
@@ -60,8 +62,11 @@ def _write(path: Path, data: dict) -> Path:
 def test_bad_coco_files(tmp_path: Path, tiny_project: Path) -> None:
     good = to_coco(load_project(tiny_project))
     with pytest.raises(PoseshiftError, match="key 'annotations' is missing"):
-        import_coco(_write(tmp_path / "a.json", {"images": [], "categories": []}),
-                    tiny_project, tmp_path / "o1")
+        import_coco(
+            _write(tmp_path / "a.json", {"images": [], "categories": []}),
+            tiny_project,
+            tmp_path / "o1",
+        )
     bad = json.loads(json.dumps(good))
     bad["annotations"][0]["keypoints"] = [1, 2]
     with pytest.raises(PoseshiftError, match=r"annotation id 1 needs 9 keypoint values"):

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import make_project
 from poseshift.data.project import (
     labels_frame,
     labels_to_array,
@@ -73,11 +73,14 @@ def test_written_file_is_what_deeplabcut_expects(tiny_project: Path) -> None:
     assert frame.index[0] == ("labeled-data", "video0", "img000.png")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     values=st.lists(
         st.one_of(st.none(), st.floats(0, 5000, allow_nan=False, width=32)),
-        min_size=6, max_size=6,
+        min_size=6,
+        max_size=6,
     ),
     rows=st.integers(1, 4),
     style=st.sampled_from(["tuple", "path"]),
@@ -130,7 +133,9 @@ def test_bodyparts_differ_from_config(tiny_project: Path) -> None:
     config = yaml.safe_load((tiny_project / "config.yaml").read_text())
     config["bodyparts"] = ["Nose", "Eye", "Tailbase"]
     (tiny_project / "config.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(PoseshiftError, match=r"bodyparts differ from config.yaml.*'Tail'.*'Tailbase'"):
+    with pytest.raises(
+        PoseshiftError, match=r"bodyparts differ from config.yaml.*'Tail'.*'Tailbase'"
+    ):
         load_project(tiny_project)
 
 
@@ -162,7 +167,9 @@ def test_duplicated_rows(tiny_project: Path) -> None:
     path = tiny_project / "labeled-data" / "video0" / "CollectedData_tester.h5"
     frame = pd.read_hdf(path)
     pd.concat([frame, frame.iloc[:1]]).to_hdf(path, key="df_with_missing", mode="w")
-    with pytest.raises(PoseshiftError, match=r"image 'labeled-data/video0/img000.png' appears in more than one row"):
+    with pytest.raises(
+        PoseshiftError, match=r"image 'labeled-data/video0/img000.png' appears in more than one row"
+    ):
         load_project(tiny_project)
 
 
@@ -171,7 +178,9 @@ def test_frames_without_labels_warn(tiny_project: Path) -> None:
     frame = pd.read_hdf(path)
     frame.iloc[2] = np.nan
     frame.to_hdf(path, key="df_with_missing", mode="w")
-    with pytest.warns(UserWarning, match=r"1 frame\(s\) have no labels, e.g. labeled-data/video1/img002.png"):
+    with pytest.warns(
+        UserWarning, match=r"1 frame\(s\) have no labels, e.g. labeled-data/video1/img002.png"
+    ):
         dataset = load_project(tiny_project)
     assert len(dataset) == 12
 

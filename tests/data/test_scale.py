@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HORSE10
 from test_splits import fake_dataset
 
+from conftest import HORSE10
 from poseshift.data.scale import group_scales, image_scales, read_official_scale
 from poseshift.errors import PoseshiftError
 

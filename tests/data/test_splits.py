@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import HORSE10, make_project
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import HORSE10, make_project
 from poseshift.data.project import PoseDataset
 from poseshift.data.splits import (
     group_split,
@@ -29,7 +29,10 @@ def fake_dataset(groups: dict[str, int]) -> PoseDataset:
     """Labels without images: splits only need names and groups."""
     images = [f"labeled-data/{g}/{i:04d}.png" for g, n in groups.items() for i in range(n)]
     return PoseDataset(
-        root=Path("/nonexistent"), scorer="x", bodyparts=["Nose", "Eye"], images=images,
+        root=Path("/nonexistent"),
+        scorer="x",
+        bodyparts=["Nose", "Eye"],
+        images=images,
         keypoints=np.zeros((len(images), 2, 2), np.float32),
         groups=[name.split("/")[1] for name in images],
         image_sizes=np.tile([288, 162], (len(images), 1)),
@@ -68,7 +71,11 @@ def test_fraction_sizes_follow_the_fraction() -> None:
     dataset = fake_dataset({f"h{i}": 100 for i in range(30)})
     shuffle = group_split(dataset, 10, shuffles=1, seed=3).shuffle(1)
     assert [len(shuffle.train[k]) for k in ("0.05", "0.1", "0.2", "0.5", "0.9")] == [
-        50, 100, 200, 500, 900
+        50,
+        100,
+        200,
+        500,
+        900,
     ]
     assert len(shuffle.ood) == 2000
 
@@ -77,13 +84,19 @@ def test_shuffles_differ_and_seeds_matter() -> None:
     dataset = fake_dataset({f"h{i}": 5 for i in range(30)})
     split = group_split(dataset, 10, shuffles=3, seed=0)
     assert len({tuple(s.train_groups) for s in split.shuffles}) == 3
-    assert group_split(dataset, 10, seed=1).shuffles[0].train_groups != split.shuffles[0].train_groups
+    assert (
+        group_split(dataset, 10, seed=1).shuffles[0].train_groups != split.shuffles[0].train_groups
+    )
 
 
 def test_random_split_keeps_a_test_set() -> None:
     dataset = fake_dataset({"only": 116})
     shuffle = random_split(dataset, fractions=[0.95]).shuffle(1)
-    assert (len(shuffle.train["0.95"]), len(shuffle.within["0.95"]), len(shuffle.ood)) == (110, 6, 0)
+    assert (len(shuffle.train["0.95"]), len(shuffle.within["0.95"]), len(shuffle.ood)) == (
+        110,
+        6,
+        0,
+    )
 
 
 def test_bad_parameters() -> None:
@@ -155,7 +168,7 @@ def test_official_split_refuses_another_project() -> None:
     files = sorted(HORSE10.glob("TrainTestInfo_shuffle*.csv"))
     if not files:
         pytest.skip("../shared/data/horse10 is not available")
-    with pytest.raises(PoseshiftError, match="are not in project .*Horse-30 project"):
+    with pytest.raises(PoseshiftError, match=r"are not in project .*Horse-30 project"):
         official_split(fake_dataset({"a": 3}), files[:1])
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import TINY, spec_for
-
 from poseshift.errors import PoseshiftError
 from poseshift.train.config import load_preset
 from poseshift.train.trainer import list_snapshots, train
+
 
 def losses(run_dir: Path) -> list[float]:
     return [json.loads(line)["total"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -70,7 +70,11 @@ def test_presets_load_and_follow_the_paper() -> None:
     assert paper.batch_size == 1 and paper.iterations == 100_000 and paper.optimizer == "sgd"
     assert [paper.lr_at(i, "imagenet") for i in (0, 9_999, 10_000)] == [0.005, 0.005, 0.02]
     assert [paper.lr_at(i, "scratch") for i in (0, 4_999, 5_000, 24_999, 25_000)] == [
-        1e-6, 1e-6, 1e-4, 1e-4, 0.02
+        1e-6,
+        1e-6,
+        1e-4,
+        1e-4,
+        0.02,
     ]
     long = load_preset("paper-long")
     assert long.iterations == 600_000 and long.lr_at(430_000, "imagenet") == 0.002

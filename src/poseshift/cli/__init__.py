@@ -10,9 +10,9 @@ import typer
 
 from poseshift import __version__
 from poseshift.cli import data as data_cli
-from poseshift.cli import split as split_cli
 from poseshift.cli import evaluate as evaluate_cli
 from poseshift.cli import models as models_cli
+from poseshift.cli import split as split_cli
 from poseshift.cli import train as train_cli
 from poseshift.cli._app import PoseshiftGroup
 

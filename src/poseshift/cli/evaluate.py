@@ -12,7 +12,7 @@ console = Console()
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def evaluate(
@@ -32,13 +32,28 @@ def evaluate(
 
     which = snapshot if snapshot in ("last", "all") else int(snapshot)
     pair = scale_pair.split(",") if scale_pair else None
-    for metrics in evaluate_run(run_dir, which, plot, pair, scale_file, batch_size=batch_size,
-                                device=device, force=force):
-        table = Table("partition", "images", "error px", "normalized", "PCK@0.3",
-                      "error px (p>=cutoff)", "kept", title=f"snapshot {metrics['snapshot']}")
+    for metrics in evaluate_run(
+        run_dir, which, plot, pair, scale_file, batch_size=batch_size, device=device, force=force
+    ):
+        table = Table(
+            "partition",
+            "images",
+            "error px",
+            "normalized",
+            "PCK@0.3",
+            "error px (p>=cutoff)",
+            "kept",
+            title=f"snapshot {metrics['snapshot']}",
+        )
         for name, part in metrics["partitions"].items():
-            table.add_row(name, str(part["n_images"]), _fmt(part["error_px"]),
-                          _fmt(part["normalized_error"], 3), _fmt(part["pck"], 3),
-                          _fmt(part.get("error_px_pcutoff")), _fmt(part.get("kept_fraction_pcutoff")))
+            table.add_row(
+                name,
+                str(part["n_images"]),
+                _fmt(part["error_px"]),
+                _fmt(part["normalized_error"], 3),
+                _fmt(part["pck"], 3),
+                _fmt(part.get("error_px_pcutoff")),
+                _fmt(part.get("kept_fraction_pcutoff")),
+            )
         console.print(table)
     console.print(f"metrics in {run_dir}/eval/")

@@ -65,14 +65,25 @@ def create(
 
 
 def show(split) -> None:
-    table = Table("shuffle", "fraction", "train", "within", "ood", "train groups",
-                  title=f"split {split.name} ({split.scheme}, seed {split.seed})")
+    table = Table(
+        "shuffle",
+        "fraction",
+        "train",
+        "within",
+        "ood",
+        "train groups",
+        title=f"split {split.name} ({split.scheme}, seed {split.seed})",
+    )
     for shuffle in split.shuffles:
         for key in shuffle.train:
             table.add_row(
-                str(shuffle.index), key, str(len(shuffle.train[key])),
-                str(len(shuffle.within[key])), str(len(shuffle.ood)),
-                f"{len(shuffle.train_groups)}: " + ", ".join(shuffle.train_groups[:4])
+                str(shuffle.index),
+                key,
+                str(len(shuffle.train[key])),
+                str(len(shuffle.within[key])),
+                str(len(shuffle.ood)),
+                f"{len(shuffle.train_groups)}: "
+                + ", ".join(shuffle.train_groups[:4])
                 + (" …" if len(shuffle.train_groups) > 4 else ""),
             )
     console.print(table)

@@ -45,7 +45,10 @@ def train(
     from poseshift.train.trainer import train as run_training
 
     config = with_overrides(
-        load_preset(preset), iterations=iters, batch_size=batch_size, num_workers=workers,
+        load_preset(preset),
+        iterations=iters,
+        batch_size=batch_size,
+        num_workers=workers,
         seed=seed,
     )
     if iters is not None:  # keep only the snapshots that fall inside a shortened run
@@ -55,8 +58,15 @@ def train(
             config, augment=dataclasses.replace(config.augment, crop=parse_size(crop))
         )
     spec = RunSpec(
-        project=str(project.resolve()), backbone=backbone, split=split, shuffle=shuffle,
-        fraction=fraction, init=init, preset=preset, device=device, train=config,
+        project=str(project.resolve()),
+        backbone=backbone,
+        split=split,
+        shuffle=shuffle,
+        fraction=fraction,
+        init=init,
+        preset=preset,
+        device=device,
+        train=config,
     )
     result = run_training(spec, out)
     if result.skipped:
@@ -64,5 +74,7 @@ def train(
     elif result.finished:
         console.print(f"finished {result.iteration} iterations; run in {out}")
     else:
-        console.print(f"interrupted at iteration {result.iteration}; run the same command to resume")
+        console.print(
+            f"interrupted at iteration {result.iteration}; run the same command to resume"
+        )
         raise typer.Exit(130)

@@ -24,7 +24,8 @@ def flip_permutation(bodyparts: Sequence[str], pairs: Sequence[Sequence[str]]) -
     for pair in pairs:
         if len(pair) != 2 or any(name not in bodyparts for name in pair):
             raise PoseshiftError(
-                f"augment.symmetric_pairs: {list(pair)} must be two of the bodyparts {list(bodyparts)}"
+                f"augment.symmetric_pairs: {list(pair)} must be two of the bodyparts "
+                f"{list(bodyparts)}"
             )
         a, b = (bodyparts.index(name) for name in pair)
         order[a], order[b] = b, a
@@ -50,10 +51,15 @@ class Augmenter:
                     fill=0,
                     p=1.0,
                 ),
-                A.Affine(rotate=(-config.rotation, config.rotation), p=config.rotation_p,
-                         border_mode=cv2.BORDER_CONSTANT, fill=0),
-                A.PadIfNeeded(min_height=height, min_width=width,
-                              border_mode=cv2.BORDER_CONSTANT, fill=0),
+                A.Affine(
+                    rotate=(-config.rotation, config.rotation),
+                    p=config.rotation_p,
+                    border_mode=cv2.BORDER_CONSTANT,
+                    fill=0,
+                ),
+                A.PadIfNeeded(
+                    min_height=height, min_width=width, border_mode=cv2.BORDER_CONSTANT, fill=0
+                ),
                 A.RandomCrop(height=height, width=width),
                 A.MotionBlur(blur_limit=7, p=config.motion_blur_p),
                 A.RandomBrightnessContrast(p=config.brightness_contrast_p),

@@ -34,8 +34,13 @@ def to_coco(dataset: PoseDataset) -> dict:
     for i, name in enumerate(dataset.images):
         width, height = (int(v) for v in dataset.image_sizes[i])
         images.append(
-            {"id": i + 1, "file_name": name, "width": width, "height": height,
-             "group": dataset.groups[i]}
+            {
+                "id": i + 1,
+                "file_name": name,
+                "width": width,
+                "height": height,
+                "group": dataset.groups[i],
+            }
         )
         points = dataset.keypoints[i]
         labeled = ~np.isnan(points[:, 0])

@@ -52,7 +52,10 @@ class TrainingStream(Dataset):
     def image_index(self, sample: int) -> int:
         epoch, position = divmod(sample, len(self.indices))
         if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.indices))
+            self._order = (
+                epoch,
+                np.random.default_rng([self.seed, epoch]).permutation(self.indices),
+            )
         return int(self._order[1][position])
 
     def __len__(self) -> int:  # the stream is unbounded; the sampler decides how far to go

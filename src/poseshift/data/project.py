@@ -66,7 +66,9 @@ class PoseDataset:
             "n_frames": len(self),
             "bodyparts": self.bodyparts,
             "frames_per_group": groups.value_counts(sort=False).to_dict(),
-            "labeled_fraction": dict(zip(self.bodyparts, labeled.mean(axis=0).tolist(), strict=True)),
+            "labeled_fraction": dict(
+                zip(self.bodyparts, labeled.mean(axis=0).tolist(), strict=True)
+            ),
             "image_sizes": sizes.value_counts().to_dict(),
         }
 
@@ -175,8 +177,7 @@ def read_labels(path: Path) -> pd.DataFrame:
     duplicated = frame.index[frame.index.duplicated()]
     if len(duplicated):
         raise PoseshiftError(
-            f"{path}: image {duplicated[0]!r} appears in more than one row; "
-            "keep one row per image"
+            f"{path}: image {duplicated[0]!r} appears in more than one row; keep one row per image"
         )
     return frame.astype("float64")
 
@@ -368,7 +369,9 @@ def labels_frame(
     ``index_style="tuple"`` is DeepLabCut >= 2.2's 3-level row index; ``"path"`` the older
     single path string. DeepLabCut reads both.
     """
-    columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]], names=COLUMN_LEVELS)
+    columns = pd.MultiIndex.from_product(
+        [[scorer], list(bodyparts), ["x", "y"]], names=COLUMN_LEVELS
+    )
     values = np.asarray(keypoints, dtype=np.float64).reshape(len(images), -1)
     if index_style == "tuple":
         index = pd.MultiIndex.from_tuples([tuple(name.split("/", 2)) for name in images])
@@ -438,8 +441,13 @@ def write_project(
     videos = list(dict.fromkeys(name.split("/")[1] for name in dataset.images))
     final = {"project_path": str(Path(project_path).resolve())} if project_path else None
     write_config(
-        dataset.root, dataset.scorer, dataset.bodyparts, videos, dataset.skeleton,
-        dataset.task, extra=final,
+        dataset.root,
+        dataset.scorer,
+        dataset.bodyparts,
+        videos,
+        dataset.skeleton,
+        dataset.task,
+        extra=final,
     )
     for video in videos:
         rows = [i for i, name in enumerate(dataset.images) if name.split("/")[1] == video]

@@ -61,8 +61,7 @@ class Split:
             if shuffle.index == index:
                 return shuffle
         raise PoseshiftError(
-            f"split {self.name!r} has no shuffle {index}; it has "
-            f"{[s.index for s in self.shuffles]}"
+            f"split {self.name!r} has no shuffle {index}; it has {[s.index for s in self.shuffles]}"
         )
 
     def to_json(self) -> dict:
@@ -80,7 +79,7 @@ def fraction_key(fraction: float) -> str:
 
 def _take(n: int, fraction: float, keep_one_out: bool) -> int:
     """How many of n items a fraction takes: rounded half up, at least one."""
-    k = int(math.floor(fraction * n + 0.5))
+    k = math.floor(fraction * n + 0.5)
     upper = n - 1 if keep_one_out and n > 1 else n
     return max(1, min(k, upper))
 
@@ -121,8 +120,12 @@ def group_split(
         train, within = {}, {}
         for f in fractions:
             cut = {g: _take(len(order[g]), f, keep_one_out=False) for g in chosen}
-            train[fraction_key(f)] = _names(dataset, [i for g in chosen for i in order[g][: cut[g]]])
-            within[fraction_key(f)] = _names(dataset, [i for g in chosen for i in order[g][cut[g]:]])
+            train[fraction_key(f)] = _names(
+                dataset, [i for g in chosen for i in order[g][: cut[g]]]
+            )
+            within[fraction_key(f)] = _names(
+                dataset, [i for g in chosen for i in order[g][cut[g] :]]
+            )
         ood_groups = [g for g in names if g not in chosen]
         ood = _names(dataset, [i for g in ood_groups for i in by_group[g]])
         result.append(Shuffle(index, chosen, ood_groups, ood, train, within))

@@ -88,8 +88,15 @@ def evaluate_run(
             results.append(json.loads((out_dir / "metrics.json").read_text()))
             continue
         model = load_posenet(snapshot_path(run_dir, iteration))
-        poses = predict_images(model, dataset, everything, codec, spec.train.augment.global_scale,
-                               batch_size, pick_device(device))
+        poses = predict_images(
+            model,
+            dataset,
+            everything,
+            codec,
+            spec.train.augment.global_scale,
+            batch_size,
+            pick_device(device),
+        )
         by_index = dict(zip(everything.tolist(), range(len(everything)), strict=True))
         metrics = {"snapshot": iteration, "partitions": {}}
         for part in PARTITIONS:
@@ -97,15 +104,26 @@ def evaluate_run(
             predicted = poses[[by_index[i] for i in index.tolist()]]
             errors = pixel_errors(predicted, dataset.keypoints[index])
             metrics["partitions"][part] = partition_metrics(
-                errors, scales[index], predicted[..., 2], dataset.bodyparts,
-                [dataset.groups[i] for i in index], threshold, pcutoff,
+                errors,
+                scales[index],
+                predicted[..., 2],
+                dataset.bodyparts,
+                [dataset.groups[i] for i in index],
+                threshold,
+                pcutoff,
             )
             for n, i in enumerate(index[:plot].tolist()):
-                save_comparison(out_dir / "plots" / f"{part}-{n:02d}.png",
-                                dataset.load_image(i), dataset.keypoints[i], predicted[n])
-        scorer = f"poseshift_{spec.backbone}_{spec.init if spec.init in ('imagenet', 'scratch') else 'custom'}_{iteration}"
-        frame = poses_frame(scorer, dataset.bodyparts, poses,
-                            [dataset.images[i] for i in everything.tolist()])
+                save_comparison(
+                    out_dir / "plots" / f"{part}-{n:02d}.png",
+                    dataset.load_image(i),
+                    dataset.keypoints[i],
+                    predicted[n],
+                )
+        init = spec.init if spec.init in ("imagenet", "scratch") else "custom"
+        scorer = f"poseshift_{spec.backbone}_{init}_{iteration}"
+        frame = poses_frame(
+            scorer, dataset.bodyparts, poses, [dataset.images[i] for i in everything.tolist()]
+        )
         write_poses(out_dir / "predictions.h5", frame, csv=False)
         write_json_atomic(out_dir / "metrics.json", metrics)
         results.append(metrics)

@@ -73,8 +73,9 @@ def partition_metrics(
     }
     groups = np.asarray(groups)
     result["per_group"] = {
-        str(g): summarize(errors[groups == g], scales[groups == g],
-                          confidence[groups == g], threshold, pcutoff)
+        str(g): summarize(
+            errors[groups == g], scales[groups == g], confidence[groups == g], threshold, pcutoff
+        )
         for g in dict.fromkeys(groups.tolist())
     }
     return result

@@ -25,7 +25,9 @@ def draw_comparison(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray)
     return canvas
 
 
-def save_comparison(path: Path, image: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> None:
+def save_comparison(
+    path: Path, image: np.ndarray, truth: np.ndarray, predicted: np.ndarray
+) -> None:
     canvas = draw_comparison(image, truth, predicted)
     # The temporary file keeps the .png suffix, which cv2 needs to pick the encoder.
     write_atomic(path, lambda tmp: cv2.imwrite(str(tmp), canvas))

@@ -72,7 +72,9 @@ class TrainConfig:
 
 def preset_names() -> list[str]:
     folder = resources.files("poseshift") / "presets"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_preset(name_or_path: str) -> TrainConfig:

@@ -105,8 +105,13 @@ def prepare_run_dir(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         run_dir / "split.json",
-        {"split": split.name, "scheme": split.scheme, "shuffle": spec.shuffle,
-         "bodyparts": bodyparts, **membership},
+        {
+            "split": split.name,
+            "scheme": split.scheme,
+            "shuffle": spec.shuffle,
+            "bodyparts": bodyparts,
+            **membership,
+        },
     )
     write_json_atomic(run_dir / "environment.json", environment())
     write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=False))
@@ -146,7 +151,9 @@ def list_snapshots(run_dir: Path) -> list[int]:
 # ----------------------------------------------------------------------------- training
 
 
-def training_size(dataset: PoseDataset, indices: np.ndarray, config: TrainConfig) -> tuple[int, int]:
+def training_size(
+    dataset: PoseDataset, indices: np.ndarray, config: TrainConfig
+) -> tuple[int, int]:
     """Crop (W, H): configured, or the largest scaled training image rounded up to 16."""
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
@@ -193,8 +200,11 @@ def _trim_log(path: Path, iteration: int) -> None:
     """Drop log lines written after the checkpoint we resume from (they will be redone)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line and json.loads(line)["iteration"] <= iteration]
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line and json.loads(line)["iteration"] <= iteration
+    ]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
@@ -233,7 +243,11 @@ def train(
     augment = Augmenter(config.augment, size, dataset.bodyparts)
     stream = TrainingStream(dataset, train_indices, augment, config.seed, config.cache_images)
     loader = training_loader(
-        stream, config.batch_size, start, config.iterations, config.num_workers,
+        stream,
+        config.batch_size,
+        start,
+        config.iterations,
+        config.num_workers,
         pin_memory=device.type == "cuda",
     )
     codec = ScoremapCodec(8, config.pos_dist_thresh, config.locref_stdev)
@@ -254,8 +268,17 @@ def train(
                     elapsed = time.perf_counter() - tick
                     rate = config.batch_size * (iteration - logged) / max(elapsed, 1e-9)
                     tick, logged = time.perf_counter(), iteration
-                    log.write(json.dumps({"iteration": iteration, "lr": lr, **losses,
-                                          "images_per_s": round(rate, 3)}) + "\n")
+                    log.write(
+                        json.dumps(
+                            {
+                                "iteration": iteration,
+                                "lr": lr,
+                                **losses,
+                                "images_per_s": round(rate, 3),
+                            }
+                        )
+                        + "\n"
+                    )
                     log.flush()
                 if iteration in snapshots:
                     save_posenet(model, snapshot_path(run_dir, iteration))
@@ -266,8 +289,9 @@ def train(
     except KeyboardInterrupt:
         _save_checkpoint(checkpoint, model, optimizer, iteration)
         return RunResult(run_dir, iteration, finished=False)
-    write_json_atomic(run_dir / "done.json", {"iterations": iteration,
-                                              "snapshots": list_snapshots(run_dir)})
+    write_json_atomic(
+        run_dir / "done.json", {"iterations": iteration, "snapshots": list_snapshots(run_dir)}
+    )
     return RunResult(run_dir, iteration, finished=True)
 
 
