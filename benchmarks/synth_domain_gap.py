@@ -88,7 +88,11 @@ def run(args: argparse.Namespace, shift: float, workdir: Path) -> dict:
         if step % 100 == 0:
             print(f"  shift {shift}: step {step} loss {loss.item():.4f}", flush=True)
     trained = time.perf_counter() - start
-    result = {"domain_shift": shift, "generate_s": round(generated, 1), "train_s": round(trained, 1)}
+    result = {
+        "domain_shift": shift,
+        "generate_s": round(generated, 1),
+        "train_s": round(trained, 1),
+    }
     for name, index in rows.items():
         result[f"{name}_px"] = round(mean_error(model, images[index], keypoints[index], codec), 2)
         result[f"{name}_frames"] = len(index)
@@ -124,8 +128,11 @@ def main() -> None:
             f"| {ratio:.2f} | {r['train_s']} |"
         )
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
-                                         "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,12 @@ def test_output_stride_is_16(name):
     with torch.no_grad():
         for h, w in [(162, 288), (320, 320), (161, 287), (97, 33)]:
             (features,) = model(torch.randn(1, 3, h, w))
-            assert features.shape == (1, BACKBONES[name].channels, math.ceil(h / 16), math.ceil(w / 16))
+            assert features.shape == (
+                1,
+                BACKBONES[name].channels,
+                math.ceil(h / 16),
+                math.ceil(w / 16),
+            )
 
 
 def test_unknown_backbone_lists_the_valid_names():

@@ -28,8 +28,9 @@ def test_map_size_and_cell_centres():
     assert map_size(97, 33) == (14, 6)
     assert cell_to_pixel(0, 0) == (4, 4)
     assert cell_to_pixel(2, 3) == (28, 20)  # (x, y) = (j * 8 + 4, i * 8 + 4)
-    xs, ys = cell_to_pixel(np.arange(3), np.arange(3))
+    xs, ys = cell_to_pixel(np.arange(3), np.array([0, 0, 5]))
     np.testing.assert_array_equal(xs, [4, 12, 20])
+    np.testing.assert_array_equal(ys, [4, 4, 44])
 
 
 @pytest.mark.parametrize("size", [(161, 287), (97, 33), (31, 48)])
@@ -57,13 +58,17 @@ def test_checkpoint_is_self_describing(tmp_path):
     model.eval()
     path = save_posenet(model, tmp_path / "run" / "model.pt")
     loaded = load_posenet(path).eval()
-    assert loaded.config() == model.config() == {
-        "backbone": "mobilenetv2_035",
-        "num_keypoints": 5,
-        "mean": list(model.mean),
-        "std": list(model.std),
-        "stride": 8,
-    }
+    assert (
+        loaded.config()
+        == model.config()
+        == {
+            "backbone": "mobilenetv2_035",
+            "num_keypoints": 5,
+            "mean": list(model.mean),
+            "std": list(model.std),
+            "stride": 8,
+        }
+    )
     image = torch.randn(1, 3, 64, 48)
     with torch.no_grad():
         a, b = model(image), loaded(image)

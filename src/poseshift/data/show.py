@@ -31,9 +31,11 @@ def bodypart_colours(n: int, colormap: str = "rainbow") -> np.ndarray:
     return (np.asarray(cmap(np.linspace(0, 1, n)))[:, :3] * 255).round().astype(np.uint8)
 
 
-def draw_labels(image: np.ndarray, dataset: PoseDataset, index: int, scale: float) -> np.ndarray:
-    """The frame resized by ``scale`` with its skeleton and keypoints drawn on a copy."""
-    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+def draw_labels(image: np.ndarray, dataset: PoseDataset, index: int, width: int) -> np.ndarray:
+    """Frame ``index`` (``image``) resized to ``width`` with its skeleton and keypoints drawn."""
+    scale = width / image.shape[1]
+    size = (width, max(1, round(image.shape[0] * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     points = dataset.keypoints[index] * scale
     radius = max(2, round(image.shape[1] / 110))
     part = {name: i for i, name in enumerate(dataset.bodyparts)}
@@ -68,7 +70,7 @@ def contact_sheet(
     tiles = []
     for index in chosen:
         image = dataset.load_image(int(index))
-        tile = draw_labels(image, dataset, int(index), tile_width / image.shape[1])
+        tile = draw_labels(image, dataset, int(index), tile_width)
         _caption(tile, dataset.images[index].removeprefix("labeled-data/"))
         tiles.append(tile)
     columns = min(columns, len(tiles))
@@ -77,7 +79,7 @@ def contact_sheet(
     sheet = np.zeros((rows * tile_height, columns * tile_width, 3), np.uint8)
     for i, tile in enumerate(tiles):
         y, x = (i // columns) * tile_height, (i % columns) * tile_width
-        sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile[:, :tile_width]
+        sheet[y : y + tile.shape[0], x : x + tile_width] = tile
     return sheet
 
 

@@ -54,7 +54,6 @@ class Frame:
 
 def render_frame(frame: Frame, look: Look, rng: np.random.Generator) -> np.ndarray:
     """One RGB uint8 frame (H, W, 3) of the horse in ``frame`` as ``look`` describes it."""
-    width, height = frame.size
     px = {name: frame.to_image(point) for name, point in frame.points.items()}
     s = frame.scale
     image = _to_u8(_background(look, frame.size, rng))
@@ -95,7 +94,9 @@ def _capsule(canvas: np.ndarray, p0, p1, r0: float, r1: float, colour) -> None:
         quad = [p0 + r0 * normal, p1 + r1 * normal, p1 - r1 * normal, p0 - r0 * normal]
         cv2.fillConvexPoly(canvas, _fixed(quad), colour, cv2.LINE_AA, SHIFT)
     for centre, radius in ((p0, r0), (p1, r1)):
-        cv2.circle(canvas, _fixed(centre).tolist(), round(radius * ONE), colour, -1, cv2.LINE_AA, SHIFT)
+        cv2.circle(
+            canvas, _fixed(centre).tolist(), round(radius * ONE), colour, -1, cv2.LINE_AA, SHIFT
+        )
 
 
 def _colour(colour) -> float | tuple[float, ...]:
@@ -128,7 +129,7 @@ def _shade(image: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:
 
 def _background(look: Look, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Backdrop above a soft horizon, ground below, both with grain at the scene's own scale."""
-    width, height = size
+    height = size[1]
     rows = np.arange(height, dtype=np.float32)[:, None, None]
     ground = np.clip((rows - look.horizon * height) / (0.03 * height) + 0.5, 0, 1)
     image = look.backdrop * (1 - ground) + look.ground * ground
@@ -147,7 +148,10 @@ def _clutter(image: np.ndarray, look: Look, frame: Frame, rng: np.random.Generat
             top = (x + rng.normal(0, 0.05) * k, y - rng.uniform(0.5, 1.2) * k)
             _capsule(image, (x, y), top, 0.045 * k, 0.035 * k, colour)
         elif look.clutter_kind == "blobs":
-            axes = (round(rng.uniform(0.15, 0.45) * k * ONE), round(rng.uniform(0.1, 0.3) * k * ONE))
+            axes = (
+                round(rng.uniform(0.15, 0.45) * k * ONE),
+                round(rng.uniform(0.1, 0.3) * k * ONE),
+            )
             centre = _fixed((x, y - axes[1] / ONE)).tolist()
             angle = rng.uniform(-20, 20)
             cv2.ellipse(image, centre, axes, angle, 0, 360, _colour(colour), -1, cv2.LINE_AA, SHIFT)
@@ -174,15 +178,16 @@ def _handler(image: np.ndarray, look: Look, frame: Frame, px: dict, depth: float
         foot = knee + 0.27 * s * np.array([np.sin(bend), np.cos(bend)])
         _capsule(image, hip, knee, 0.065 * s, 0.045 * s, trousers)
         _capsule(image, knee, foot, 0.045 * s, 0.035 * s, trousers)
-        _capsule(image, foot, foot + (0.08 * s, 0), 0.03 * s, 0.03 * s, HOOF)
-    shoulder = hip - (0, 0.4 * s)
-    waist = [hip + (-0.1 * s, 0), hip + (0.1 * s, 0)]
-    _polygon(image, [*waist, shoulder + (0.12 * s, 0), shoulder - (0.12 * s, 0)], top)
+        _capsule(image, foot, foot + np.array([0.08 * s, 0]), 0.03 * s, 0.03 * s, HOOF)
+    shoulder = hip - np.array([0, 0.4 * s])
+    waist, chest = np.array([0.1 * s, 0]), np.array([0.12 * s, 0])
+    _polygon(image, [hip - waist, hip + waist, shoulder + chest, shoulder - chest], top)
     hand = shoulder + 0.35 * s * np.array([np.sign(px["jaw"][0] - x) * 0.6, 0.8])
     _capsule(image, shoulder, hand, 0.04 * s, 0.03 * s, top)
     cv2.line(image, _fixed(hand).tolist(), _fixed(px["jaw"]).tolist(), (40, 35, 30),
              max(1, round(0.012 * s)), cv2.LINE_AA, SHIFT)  # fmt: skip
-    _capsule(image, shoulder - (0, 0.12 * s), shoulder - (0, 0.12 * s), 0.075 * s, 0.075 * s, SKIN)
+    head = shoulder - np.array([0, 0.12 * s])
+    _capsule(image, head, head, 0.075 * s, 0.075 * s, SKIN)
 
 
 # ----------------------------------------------------------------------------- horse
@@ -225,12 +230,16 @@ def _coat(look: Look, px: dict, s: float, size: tuple[int, int], rng: np.random.
 def _markings(image: np.ndarray, look: Look, px: dict, s: float) -> None:
     """Mane, eye, blaze, socks and hooves, drawn solid over the coat."""
     pts = _fixed([px["Wither"], px["crest"], px["poll"]])
-    cv2.polylines(image, [pts], False, _colour(look.mane), max(1, round(0.05 * s)), cv2.LINE_AA, SHIFT)
+    cv2.polylines(
+        image, [pts], False, _colour(look.mane), max(1, round(0.05 * s)), cv2.LINE_AA, SHIFT
+    )
     eye = 0.022 * s
     _capsule(image, px["Eye"], px["Eye"], eye, eye, (25, 20, 20))
     if look.blaze:
         along = px["Nose"] - px["poll"]
-        _capsule(image, px["poll"] + 0.25 * along, px["poll"] + 0.85 * along, 0.02 * s, 0.015 * s, WHITE)
+        _capsule(
+            image, px["poll"] + 0.25 * along, px["poll"] + 0.85 * along, 0.02 * s, 0.015 * s, WHITE
+        )
     for number, (leg, names) in enumerate(LEGS.items()):
         joint, fetlock, foot = px[names[-3]], px[names[-2]], px[names[-1]]
         dim = 0.8 if leg.startswith("off") else 1.0

@@ -191,19 +191,20 @@ def match_state_dict(
     state, layout = convert_state_dict(read_state_dict(path))
     state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
     target = model.state_dict()
-    for key, value in state.items():
-        if key in target and value.shape != target[key].shape:
-            raise PoseshiftError(
-                f"{path} is not a {backbone} checkpoint ({layout} layout): {key} has shape "
-                f"{tuple(value.shape)}, {backbone} needs {tuple(target[key].shape)}"
-            )
     needed = [k for k in target if not k.endswith("num_batches_tracked")]
     matched = {k: state[k] for k in target if k in state}
     if len(matched) < len(needed) / 2:
         raise PoseshiftError(
-            f"{path} does not look like a {backbone} checkpoint ({layout} layout): only "
-            f"{len(matched)} of its {len(needed)} tensors found (first keys: {_few(list(state))})"
+            f"{path} does not fit backbone {backbone} ({layout} layout): only {len(matched)} "
+            f"of its {len(needed)} tensors found (first keys: {_few(list(state))})"
         )
+    for key, value in matched.items():
+        if value.shape != target[key].shape:
+            raise PoseshiftError(
+                f"{path} does not fit backbone {backbone} ({layout} layout): {key} has shape "
+                f"{tuple(value.shape)}, {backbone} needs {tuple(target[key].shape)} "
+                "(another architecture or width?)"
+            )
     missing = [k for k in needed if k not in state]
     unexpected = [k for k in state if k not in target]
     if missing or unexpected:
