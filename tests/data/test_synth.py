@@ -166,7 +166,7 @@ def test_cli_synth(tmp_path: Path):
     command += ["--size", "96x64", "--seed", "3", "--domain-shift", "0.5"]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    assert "4 frames of 2 individuals" in result.output
+    assert "4 frames of 2 individuals" in " ".join(result.output.split())
     assert len(load_project(out)) == 4
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 2

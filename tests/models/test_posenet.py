@@ -29,8 +29,8 @@ def test_map_size_and_cell_centres():
     assert cell_to_pixel(0, 0) == (4, 4)
     assert cell_to_pixel(2, 3) == (28, 20)  # (x, y) = (j * 8 + 4, i * 8 + 4)
     xs, ys = cell_to_pixel(np.arange(3), np.array([0, 0, 5]))
-    np.testing.assert_array_equal(xs, [4, 12, 20])
-    np.testing.assert_array_equal(ys, [4, 4, 44])
+    np.testing.assert_array_equal(xs, [4, 4, 44])
+    np.testing.assert_array_equal(ys, [4, 12, 20])
 
 
 @pytest.mark.parametrize("size", [(161, 287), (97, 33), (31, 48)])

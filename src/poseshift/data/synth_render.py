@@ -208,7 +208,7 @@ def _horse_masks(px: dict, s: float, size: tuple[int, int]) -> tuple[np.ndarray,
 
 def _coat(look: Look, px: dict, s: float, size: tuple[int, int], rng: np.random.Generator):
     """The coat colour field: hair grain, pattern, top-lit body and directional light."""
-    width, height = size
+    width = size[0]
     coat = look.coat * (1 + 0.08 * _noise(rng, size, width / 3))[..., None]
     pattern = _noise(rng, size, look.pattern_scale)
     if look.pattern == "dapple":
@@ -219,12 +219,12 @@ def _coat(look: Look, px: dict, s: float, size: tuple[int, int], rng: np.random.
     elif look.pattern == "spots":
         spots = np.clip(12 * (_noise(rng, size, 3 * look.pattern_scale) - 0.2), 0, 1)[..., None]
         coat = coat * (1 - 0.7 * spots) + WHITE * 0.3 * spots * (look.coat.mean() < 120)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ys, xs = _axes(size)
     top, bottom = px["Wither"][1], px["Nearfrontfoot"][1]
     vertical = 1.15 - 0.4 * np.clip((ys - top) / max(bottom - top, 1), 0, 1)
-    centre = px["Girth"]
-    towards = ((xs - centre[0]) * look.light_dir[0] + (ys - centre[1]) * look.light_dir[1]) / s
-    return coat * (vertical * (1 + 0.5 * look.light * np.clip(towards, -1, 1)))[..., None]
+    centre, (lx, ly) = px["Girth"], look.light_dir
+    towards = np.clip(((xs - centre[0]) * lx + (ys - centre[1]) * ly) / s, -1, 1)
+    return coat * (vertical * (1 + 0.5 * look.light * towards))[..., None]
 
 
 def _markings(image: np.ndarray, look: Look, px: dict, s: float) -> None:
@@ -264,12 +264,19 @@ def _shadow(mask: np.ndarray, look: Look, frame: Frame) -> np.ndarray:
 
 def _camera(image: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndarray:
     """Scene light gradient, exposure, white balance, focus blur and sensor noise."""
-    height, width = image.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    gradient = (xs / width - 0.5) * look.light_dir[0] + (ys / height - 0.5) * look.light_dir[1]
+    ys, xs = _axes((image.shape[1], image.shape[0]))
+    lx, ly = look.light_dir
+    light = 1 + look.light * ((xs / image.shape[1] - 0.5) * lx + (ys / image.shape[0] - 0.5) * ly)
     tint = np.array([1 + 0.12 * look.tint, 1, 1 - 0.12 * look.tint], dtype=np.float32)
-    image = image * ((1 + look.light * gradient) * look.exposure)[..., None] * tint
+    image = image * (light * look.exposure)[..., None] * tint
     if look.blur > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), look.blur)
-    image += rng.standard_normal(image.shape, dtype=np.float32) * look.noise
-    return _to_u8(image)
+    grain = rng.standard_normal(image.shape[:2], dtype=np.float32) * look.noise
+    return _to_u8(image + grain[..., None])  # luminance noise, as a compressed video has
+
+
+def _axes(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel rows (H, 1) and columns (1, W) as float32, to broadcast instead of meshgrids."""
+    width, height = size
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    return rows, np.arange(width, dtype=np.float32)[None, :]
