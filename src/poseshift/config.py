@@ -60,6 +60,10 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
         return value
     if dataclasses.is_dataclass(kind):
         return from_dict(kind, value, where)
+    if kind in (dict, list):  # untyped containers: checked where they are used
+        if not isinstance(value, kind):
+            raise PoseshiftError(f"{where}: expected a {kind.__name__}, got {value!r}")
+        return value
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
             raise PoseshiftError(f"{where}: expected a list, got {value!r}")

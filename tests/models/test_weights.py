@@ -117,6 +117,16 @@ def test_offline_and_missing_is_one_line_that_says_what_to_do(offline):
         build_posenet("mobilenetv2_035", 3, init="imagenet")
 
 
+def test_unreachable_hub_fails_at_once_instead_of_retrying(offline, monkeypatch):
+    """Online mode with no route to the Hub: a quick probe, then the same one-line error."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    for proxy in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on "discard"
+    with pytest.raises(PoseshiftError, match=r"127\.0\.0\.1:9 is unreachable.*weights import"):
+        build_posenet("efficientnet_b0", 3, init="imagenet")
+
+
 def test_explicit_file_comes_first(offline):
     source = randomize_batchnorm(timm.create_model("mobilenetv2_035"))
     path = offline / "anywhere.safetensors"

@@ -13,6 +13,7 @@ from poseshift.cli import data as data_cli
 from poseshift.cli import evaluate as evaluate_cli
 from poseshift.cli import models as models_cli
 from poseshift.cli import split as split_cli
+from poseshift.cli import study as study_cli
 from poseshift.cli import train as train_cli
 from poseshift.cli._app import PoseshiftGroup
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cli.app, name="data")
 app.add_typer(split_cli.app, name="split")
+app.add_typer(study_cli.app, name="study")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(models_cli.weights_app, name="weights")
 app.command("train")(train_cli.train)

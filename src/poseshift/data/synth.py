@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from poseshift.data.project import PoseDataset, write_project
-from poseshift.data.synth_render import Frame, render_frame
+from poseshift.data.synth_render import LEGS, Frame, render_frame
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_text_atomic
 
@@ -240,15 +240,9 @@ def horse_points(look: Look, phase: float, head_lift: float, amp: float) -> dict
         "near_hind": _hind_leg(p["hipjoint"], phase + WALK_PHASE["near_hind"], hind_scale, amp),
         "off_hind": _hind_leg(p["hipjoint"], phase + WALK_PHASE["off_hind"], hind_scale, amp),
     }
-    names = {
-        "near_fore": ("Elbow", "Nearknee", "Nearfrontfetlock", "Nearfrontfoot"),
-        "off_fore": ("off_elbow", "Offknee", "Offfrontfetlock", "Offfrontfoot"),
-        "near_hind": ("hipjoint", "Stifle", "Nearhindhock", "Nearhindfetlock", "Nearhindfoot"),
-        "off_hind": ("off_hipjoint", "off_stifle", "Offhindhock", "Offhindfetlock", "Offhindfoot"),
-    }
     for leg, joints in legs.items():
         offset = OFF_SIDE if leg.startswith("off") else 0.0
-        p.update({name: point + offset for name, point in zip(names[leg], joints, strict=True)})
+        p.update({name: point + offset for name, point in zip(LEGS[leg], joints, strict=True)})
     # Neck and head: the head nods twice per stride, as a walking horse's does.
     neck_angle = 0.9 + head_lift + 0.06 * np.sin(4 * np.pi * phase)
     base = 0.5 * (p["Wither"] + p["Shoulder"])

@@ -26,7 +26,7 @@ LEGS = {
     "near_hind": ("hipjoint", "Stifle", "Nearhindhock", "Nearhindfetlock", "Nearhindfoot"),
     "off_fore": ("off_elbow", "Offknee", "Offfrontfetlock", "Offfrontfoot"),
     "off_hind": ("off_hipjoint", "off_stifle", "Offhindhock", "Offhindfetlock", "Offhindfoot"),
-}  # socks go on the legs in this order
+}  # joint names top to bottom; socks go on the legs in this order
 BODY_OUTLINE = (
     "Wither", "back", "croup", "tailhead", "Ischium", "buttock", "flank", "belly", "Girth",
     "Elbow", "chest", "Shoulder",

@@ -27,7 +27,7 @@ from poseshift.errors import PoseshiftError
 OUTPUT_STRIDE = 16
 _TIMM_CSV = "timm results/results-imagenet.csv"
 _HF = "https://huggingface.co/timm/"
-_DLI14 = "https://github.com/d-li14/mobilenetv2.pytorch/blob/master/pretrained/"
+_DLI14 = "https://github.com/d-li14/mobilenetv2.pytorch/raw/master/pretrained/"
 _TV = "https://download.pytorch.org/models/"
 
 

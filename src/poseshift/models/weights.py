@@ -20,10 +20,12 @@ ImageNet weights for MobileNetV2 0.35 and 0.75: d-li14's checkpoints fill that g
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -35,8 +37,8 @@ from poseshift.models.backbones import Backbone, create_backbone, get_backbone
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Classifier-side tensors (timm names) that a stride-16 feature extractor never uses.
 HEAD_PREFIXES = ("fc.", "classifier.", "conv_head.", "bn2.")
-MBV2_DEPTHS = (1, 2, 3, 4, 3, 3, 1)  # MobileNetV2's blocks per stage, every width
-_MBV2_BLOCKS = [(s, j) for s, depth in enumerate(MBV2_DEPTHS) for j in range(depth)]
+_MBV2_DEPTHS = (1, 2, 3, 4, 3, 3, 1)  # MobileNetV2's blocks per stage, every width
+_MBV2_BLOCKS = [(s, j) for s, depth in enumerate(_MBV2_DEPTHS) for j in range(depth)]
 
 # Sub-module renames inside one block, keyed by "has an expansion conv" (False: the first,
 # depthwise-separable block).
@@ -108,12 +110,6 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _split(key: str) -> tuple[list[str], str, str]:
-    """``features.3.conv.1.0.weight`` -> (["features", "3"], "conv.1.0", "weight")."""
-    parts = key.split(".")
-    return parts[:2], ".".join(parts[2:-1]), parts[-1]
-
-
 def _mobilenet_key(key: str, state: dict, table: dict, marker: str) -> str:
     """A torchvision / d-li14 MobileNetV2 key in timm's naming (unknown keys unchanged).
 
@@ -122,10 +118,10 @@ def _mobilenet_key(key: str, state: dict, table: dict, marker: str) -> str:
     """
     if key.startswith(("conv.0.", "conv.1.")):
         return ("conv_head." if key.startswith("conv.0.") else "bn2.") + key[7:]
-    if not key.startswith("features."):
+    parts = key.split(".")
+    if parts[0] != "features" or len(parts) < 3 or not parts[1].isdigit():
         return key.replace("classifier.1.", "classifier.")
-    (_, n), module, param = _split(key)
-    n = int(n)
+    n, module = int(parts[1]), ".".join(parts[2:-1])  # features.3.conv.1.0.weight
     if n == 0:
         new = _STEM.get(module)
     elif n <= len(_MBV2_BLOCKS):
@@ -135,14 +131,14 @@ def _mobilenet_key(key: str, state: dict, table: dict, marker: str) -> str:
         new = f"blocks.{s}.{j}.{sub}" if sub else None
     else:
         new = _LAST_CONV.get(module)
-    return f"{new}.{param}" if new else key
+    return f"{new}.{parts[-1]}" if new else key
 
 
 def _efficientnet_key(key: str, state: dict) -> str:
     """A torchvision EfficientNet key in timm's naming (unknown keys unchanged)."""
-    if not key.startswith("features."):
-        return key.replace("classifier.1.", "classifier.")
     parts = key.split(".")
+    if parts[0] != "features" or len(parts) < 3 or not parts[1].isdigit():
+        return key.replace("classifier.1.", "classifier.")
     s = int(parts[1])
     if s == 0:
         new = _STEM.get(parts[2])
@@ -270,17 +266,39 @@ def find_local_weights(backbone: str) -> Path | None:
     return hub if hub.is_file() else None
 
 
+def _unreachable(url: str, timeout: float = 3.0) -> str:
+    """Why ``url``'s host cannot be reached ("" if a TCP connection opens within ``timeout``).
+
+    Checked before downloading because the Hub client retries a dead network for a minute.
+    """
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return ""
+    except OSError as exc:
+        return f"{parsed.hostname}:{port} is unreachable ({type(exc).__name__})"
+
+
 def _download(repo: str) -> tuple[Path | None, str]:
     """timm's file from the Hugging Face Hub into its cache; (None, why) when that fails."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
-    reason = ""
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        try:
-            return Path(hf_hub_download(repo, filename, cache_dir=_hf_cache_dir())), ""
-        except Exception as exc:  # any network or hub failure falls through to the error
-            reason = f"the download of {repo} failed ({type(exc).__name__})"
-    return None, reason
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    reason = _unreachable(proxy or endpoint)
+    if reason:
+        return None, reason
+    try:
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            try:
+                return Path(hf_hub_download(repo, filename, cache_dir=_hf_cache_dir())), ""
+            except RemoteEntryNotFoundError:
+                continue
+    except Exception as exc:  # any network or hub failure falls through to the error
+        return None, f"the download of {repo} failed ({type(exc).__name__})"
+    return None, f"{repo} holds no weights file"
 
 
 def missing_weights_message(backbone: str, reason: str) -> str:

@@ -1,0 +1,159 @@
+"""Study plans: which runs a study trains and evaluates, as a validated YAML file.
+
+A plan names a project (or a synthetic benchmark to generate), a split, and grids of
+backbones x inits x shuffles x fractions with a preset; ``extra`` grids add runs such as the
+paper's 600k-iteration ResNet-50 runs. ``expand`` turns a plan into the list of runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from poseshift.config import from_dict, load_yaml, to_dict
+from poseshift.errors import PoseshiftError
+from poseshift.models.backbones import BACKBONES
+from poseshift.train.config import TrainConfig, load_preset
+from poseshift.train.trainer import RunSpec
+
+
+@dataclass
+class SynthSpec:
+    """Generate the synthetic benchmark at ``project`` when it does not exist yet."""
+
+    individuals: int = 30
+    frames_per_individual: int = 40
+    size: tuple[int, int] = (288, 162)
+    domain_shift: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class SplitSpec:
+    name: str = "horse10-g10-s0"
+    scheme: str = "horse10"  # horse10 | random
+    train_groups: int = 10
+    shuffles: int = 3
+    fractions: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.5, 0.9])
+    seed: int = 0
+    from_files: str | None = None  # folder with the official TrainTestInfo_shuffle*.csv
+
+
+@dataclass
+class Grid:
+    backbones: list[str]
+    inits: list[str] = field(default_factory=lambda: ["imagenet", "scratch"])
+    shuffles: list[int] | None = None  # None: every shuffle of the split
+    fractions: list[float] | None = None  # None: every fraction of the split
+    preset: str = "paper"
+    overrides: dict = field(default_factory=dict)  # TrainConfig keys, e.g. iterations
+
+
+@dataclass
+class EvalSpec:
+    snapshots: str = "all"  # all | last
+    plot: int = 2
+    scale_pair: list[str] | None = None
+    scale_file: str | None = None
+
+
+@dataclass
+class Plan:
+    name: str
+    project: str
+    grid: Grid
+    split: SplitSpec = field(default_factory=SplitSpec)
+    extra: list[Grid] = field(default_factory=list)
+    synth: SynthSpec | None = None
+    evaluate: EvalSpec = field(default_factory=EvalSpec)
+    device: str = "auto"
+
+
+@dataclass
+class PlannedRun:
+    run_id: str
+    spec: RunSpec
+
+
+def shipped_plans() -> list[str]:
+    folder = resources.files("poseshift") / "plans"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_plan(name_or_path: str | Path, project: str | Path | None = None) -> Plan:
+    """A shipped plan by name or a YAML file; ``project`` overrides the plan's project."""
+    path = Path(name_or_path)
+    if not path.exists() and not path.suffix:
+        if str(name_or_path) not in shipped_plans():
+            raise PoseshiftError(
+                f"no plan file {path} and no shipped plan of that name ({shipped_plans()})"
+            )
+        path = Path(str(resources.files("poseshift") / "plans" / f"{name_or_path}.yaml"))
+    plan = from_dict(Plan, load_yaml(path), str(path))
+    if project is not None:
+        plan = dataclasses.replace(plan, project=str(project))
+    _validate(plan, path)
+    return plan
+
+
+def _validate(plan: Plan, path: Path) -> None:
+    grids = [("grid", plan.grid)] + [(f"extra[{i}]", g) for i, g in enumerate(plan.extra)]
+    for where, grid in grids:
+        unknown = [b for b in grid.backbones if b not in BACKBONES]
+        if unknown:
+            raise PoseshiftError(
+                f"{path}: {where}.backbones: unknown backbone {unknown[0]!r} "
+                f"(known: {', '.join(BACKBONES)})"
+            )
+        fractions = set(grid.fractions or []) - set(plan.split.fractions)
+        if fractions:
+            raise PoseshiftError(
+                f"{path}: {where}.fractions {sorted(fractions)} are not in split.fractions"
+            )
+        grid_config(grid, f"{path}: {where}.overrides")
+
+
+def grid_config(grid: Grid, where: str) -> TrainConfig:
+    """The grid's preset with its overrides, type-checked like a preset file."""
+    config = from_dict(TrainConfig, {**to_dict(load_preset(grid.preset)), **grid.overrides}, where)
+    if "iterations" in grid.overrides and "snapshots" not in grid.overrides:
+        kept = [s for s in config.snapshots if s <= config.iterations]
+        config = dataclasses.replace(config, snapshots=kept)
+    return config
+
+
+def run_id(backbone: str, init: str, shuffle: int, fraction: float, preset: str) -> str:
+    init_name = init if init in ("imagenet", "scratch") else Path(init).stem
+    return f"{backbone}-{init_name}-s{shuffle}-f{fraction:g}-{preset}"
+
+
+def expand(plan: Plan) -> list[PlannedRun]:
+    """Every run of the plan, in a stable order (grid first, then extras)."""
+    runs: dict[str, PlannedRun] = {}
+    for grid in [plan.grid, *plan.extra]:
+        config = grid_config(grid, f"plan {plan.name}")
+        shuffles = grid.shuffles or list(range(1, plan.split.shuffles + 1))
+        for backbone in grid.backbones:
+            for init in grid.inits:
+                for shuffle in shuffles:
+                    for fraction in grid.fractions or plan.split.fractions:
+                        key = run_id(backbone, init, shuffle, fraction, grid.preset)
+                        runs[key] = PlannedRun(
+                            key,
+                            RunSpec(
+                                project=str(Path(plan.project).resolve()),
+                                backbone=backbone,
+                                split=plan.split.name,
+                                shuffle=shuffle,
+                                fraction=fraction,
+                                init=init,
+                                preset=grid.preset,
+                                device=plan.device,
+                                train=config,
+                            ),
+                        )
+    return list(runs.values())

@@ -1,0 +1,66 @@
+"""Runs as Ray tasks: each run asks for its CPUs/GPUs and Ray places it on the cluster.
+
+Locally ``address=None`` starts a private Ray instance; on a cluster started with
+``ray start --head`` (and ``ray start --address HEAD:6379`` on the workers), pass
+``--address HEAD:6379`` or ``auto``. The study directory must be on a file system every
+node sees (runs write their own directories; the driver only reads them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from poseshift.errors import PoseshiftError
+from poseshift.fsutil import write_json_atomic
+from poseshift.study.plan import EvalSpec, PlannedRun
+from poseshift.study.progress import StudyProgress
+
+
+def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec) -> dict:
+    from poseshift.study.runner import run_one
+
+    return run_one(planned, run_dir, evaluation)
+
+
+def run_with_ray(
+    todo: list[PlannedRun],
+    out_dir: Path,
+    evaluation: EvalSpec,
+    address: str | None,
+    cpus_per_run: float,
+    gpus_per_run: float,
+    max_parallel: int | None,
+    progress: StudyProgress,
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise PoseshiftError("the Ray backend needs ray: pip install 'ray>=2.9'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
+    try:
+        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_task)
+        limit = max_parallel or len(todo) or 1
+        queue, pending = list(todo), {}
+        while queue or pending:
+            while queue and len(pending) < limit:
+                planned = queue.pop(0)
+                ref = remote.remote(planned, str(out_dir / "runs" / planned.run_id), evaluation)
+                pending[ref] = planned.run_id
+                progress.started(planned.run_id)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
+            progress.poll()
+            for ref in ready:
+                run_id = pending.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # worker died: record, go on
+                    outcome = {"status": "failed", "error": " ".join(str(exc).split())[:500]}
+                    write_json_atomic(out_dir / "runs" / run_id / "status.json", outcome)
+                progress.finished(run_id, outcome["status"])
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,230 @@
+"""Run a study: train and evaluate every run of a plan, locally or on a Ray cluster.
+
+Layout of a study directory: ``plan.yaml`` (the resolved plan), ``runs/<run_id>/`` (one run
+directory each, plus ``status.json``), and the tables the analysis reads: ``results.csv``
+(one row per run x partition x snapshot), ``results_bodyparts.csv`` and ``status.csv``.
+Finished runs are skipped, interrupted ones resume, failed ones are recorded and skipped
+until ``retry_failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from poseshift.config import to_dict
+from poseshift.errors import PoseshiftError
+from poseshift.fsutil import write_atomic, write_json_atomic, write_text_atomic
+from poseshift.models.backbones import BACKBONES
+from poseshift.study.plan import EvalSpec, Plan, PlannedRun, expand
+from poseshift.study.progress import StudyProgress
+
+KEY_COLUMNS = [
+    "run_id",
+    "backbone",
+    "init",
+    "imagenet_top1",
+    "shuffle",
+    "fraction",
+    "preset",
+    "iteration",
+    "partition",
+]
+METRIC_COLUMNS = ["n_images", "error_px", "normalized_error", "pck", "pck_threshold"]
+
+
+@dataclass
+class StudyResult:
+    out_dir: Path
+    done: list[str]
+    failed: list[str]
+    skipped: list[str]
+    results: pd.DataFrame
+
+
+def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
+    """Make the data and split the plan needs (once) and record the plan; list its runs."""
+    from poseshift.data.project import load_project
+    from poseshift.data.splits import group_split, official_split, random_split, save_split
+
+    project = Path(plan.project)
+    if plan.synth is not None and not (project / "config.yaml").exists():
+        from poseshift.data.synth import generate
+
+        s = plan.synth
+        generate(
+            project, s.individuals, s.frames_per_individual, tuple(s.size), s.seed, s.domain_shift
+        )
+    dataset = load_project(project)
+    sp = plan.split
+    if sp.from_files:
+        files = sorted(Path(sp.from_files).glob("TrainTestInfo_shuffle*.csv"))[: sp.shuffles]
+        if not files:
+            raise PoseshiftError(
+                f"split.from_files: no TrainTestInfo_shuffle*.csv in {sp.from_files}"
+            )
+        split = official_split(dataset, files, sp.fractions, sp.seed, sp.name)
+    elif sp.scheme == "random":
+        split = random_split(dataset, sp.shuffles, sp.fractions, sp.seed, sp.name)
+    else:
+        split = group_split(dataset, sp.train_groups, sp.shuffles, sp.fractions, sp.seed, sp.name)
+    save_split(project, split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "plan.yaml", yaml.safe_dump(to_dict(plan), sort_keys=False))
+    return expand(plan)
+
+
+def read_status(run_dir: Path) -> dict:
+    path = run_dir / "status.json"
+    return json.loads(path.read_text()) if path.exists() else {"status": "queued"}
+
+
+def run_one(
+    planned: PlannedRun,
+    run_dir: str | Path,
+    evaluation: EvalSpec,
+    on_iteration: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Train + evaluate one run; any error is caught and recorded so the study goes on."""
+    from poseshift.evaluate.evaluate import evaluate_run
+    from poseshift.train.trainer import train
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "status.json", {"status": "running"})
+    try:
+        result = train(planned.spec, run_dir, on_iteration=on_iteration, show_progress=False)
+        if not result.finished:
+            write_json_atomic(run_dir / "status.json", {"status": "interrupted"})
+            raise KeyboardInterrupt
+        evaluate_run(
+            run_dir,
+            evaluation.snapshots,
+            evaluation.plot,
+            evaluation.scale_pair,
+            evaluation.scale_file,
+        )
+        status = {"status": "done"}
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one failed run must not stop the study; keep its reason
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        status = {"status": "failed", "error": f"{type(exc).__name__}: {message}"}
+        write_text_atomic(run_dir / "error.txt", traceback.format_exc())
+    write_json_atomic(run_dir / "status.json", status)
+    return {"run_id": planned.run_id, **status}
+
+
+def run_study(
+    plan: Plan,
+    out_dir: str | Path,
+    backend: str = "local",
+    address: str | None = None,
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+    max_parallel: int | None = None,
+    retry_failed: bool = False,
+    show_progress: bool = True,
+) -> StudyResult:
+    out_dir = Path(out_dir)
+    runs = prepare_study(plan, out_dir)
+    statuses = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
+    todo = [
+        r
+        for r in runs
+        if statuses[r.run_id] != "done" and (retry_failed or statuses[r.run_id] != "failed")
+    ]
+    skipped = [r.run_id for r in runs if r not in todo]
+    progress = StudyProgress(runs, out_dir, statuses, enabled=show_progress)
+    with progress:
+        if backend == "local":
+            for planned in todo:
+                progress.started(planned.run_id)
+                outcome = run_one(
+                    planned,
+                    out_dir / "runs" / planned.run_id,
+                    plan.evaluate,
+                    on_iteration=progress.iteration_callback(planned.run_id),
+                )
+                progress.finished(planned.run_id, outcome["status"])
+        elif backend == "ray":
+            from poseshift.study.ray_backend import run_with_ray
+
+            run_with_ray(
+                todo,
+                out_dir,
+                plan.evaluate,
+                address,
+                cpus_per_run,
+                gpus_per_run,
+                max_parallel,
+                progress,
+            )
+        else:
+            raise PoseshiftError(f"--backend must be 'local' or 'ray', got {backend!r}")
+    results = collect_results(out_dir, runs)
+    final = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
+    return StudyResult(
+        out_dir,
+        done=[k for k, v in final.items() if v == "done" and k not in skipped],
+        failed=[k for k, v in final.items() if v == "failed"],
+        skipped=skipped,
+        results=results,
+    )
+
+
+def _rows(planned: PlannedRun, run_dir: Path) -> tuple[list[dict], list[dict]]:
+    spec = planned.spec
+    key = {
+        "run_id": planned.run_id,
+        "backbone": spec.backbone,
+        "init": spec.init if spec.init in ("imagenet", "scratch") else "custom",
+        "imagenet_top1": BACKBONES[spec.backbone].top1,
+        "shuffle": spec.shuffle,
+        "fraction": spec.fraction,
+        "preset": spec.preset,
+    }
+    rows, parts = [], []
+    for path in sorted((run_dir / "eval").glob("snapshot-*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        for partition, values in metrics["partitions"].items():
+            base = {**key, "iteration": metrics["snapshot"], "partition": partition}
+            rows.append(
+                {
+                    **base,
+                    **{c: values.get(c) for c in METRIC_COLUMNS},
+                    "run_dir": str(run_dir.relative_to(run_dir.parents[1])),
+                }
+            )
+            for bodypart, values_k in values["per_bodypart"].items():
+                parts.append(
+                    {**base, "bodypart": bodypart, **{c: values_k.get(c) for c in METRIC_COLUMNS}}
+                )
+    return rows, parts
+
+
+def collect_results(out_dir: Path, runs: list[PlannedRun]) -> pd.DataFrame:
+    """Rebuild the study tables from the run directories (the single source of truth)."""
+    rows, parts, status = [], [], []
+    for planned in runs:
+        run_dir = out_dir / "runs" / planned.run_id
+        state = read_status(run_dir)
+        status.append(
+            {"run_id": planned.run_id, "status": state["status"], "error": state.get("error", "")}
+        )
+        if state["status"] == "done":
+            run_rows, run_parts = _rows(planned, run_dir)
+            rows += run_rows
+            parts += run_parts
+    results = pd.DataFrame(rows, columns=[*KEY_COLUMNS, *METRIC_COLUMNS, "run_dir"])
+    bodyparts = pd.DataFrame(parts, columns=[*KEY_COLUMNS, "bodypart", *METRIC_COLUMNS])
+    write_atomic(out_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
+    write_atomic(out_dir / "results_bodyparts.csv", lambda tmp: bodyparts.to_csv(tmp, index=False))
+    write_atomic(out_dir / "status.csv", lambda tmp: pd.DataFrame(status).to_csv(tmp, index=False))
+    return results

@@ -1,0 +1,119 @@
+"""Study plans and the runner: expansion, local runs, resume/skip, failures, Ray."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import make_project
+
+from poseshift.errors import PoseshiftError
+from poseshift.study.plan import expand, load_plan
+from poseshift.study.runner import run_study
+
+TINY_OVERRIDES = {
+    "iterations": 4,
+    "batch_size": 2,
+    "snapshots": [2, 4],
+    "checkpoint_every": 100,
+    "log_every": 1,
+    "num_workers": 0,
+    "precision": "fp32",
+    "augment": {"crop": [64, 48], "global_scale": 1.0},
+}
+
+
+def write_plan(tmp_path: Path, inits: list[str], fractions=(0.5,), shuffles: int = 1) -> Path:
+    make_project(tmp_path / "proj", groups=4, frames=3)
+    plan = {
+        "name": "tiny",
+        "project": str(tmp_path / "proj"),
+        "split": {
+            "name": "tiny-split",
+            "train_groups": 2,
+            "shuffles": shuffles,
+            "fractions": list(fractions),
+        },
+        "grid": {
+            "backbones": ["mobilenetv2_035"],
+            "inits": inits,
+            "preset": "fast",
+            "overrides": TINY_OVERRIDES,
+        },
+        "evaluate": {"snapshots": "all", "plot": 0, "scale_pair": ["Nose", "Eye"]},
+    }
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def test_shipped_plans_expand_to_the_paper_grid() -> None:
+    assert len(expand(load_plan("paper"))) == 6 * 2 * 3 * 5 + 4
+    assert len(expand(load_plan("wacv"))) == 13 * 2 * 3 * 5 + 4
+    long = [r for r in expand(load_plan("paper")) if r.spec.preset == "paper-long"]
+    assert {(r.spec.backbone, r.spec.fraction) for r in long} == {
+        ("resnet50", 0.05),
+        ("resnet50", 0.5),
+    }
+    assert all(r.spec.train.iterations == 600_000 for r in long)
+    demo = expand(load_plan("demo"))
+    assert len({r.spec.backbone for r in demo}) >= 3
+
+
+def test_plan_errors_name_the_key(tmp_path: Path) -> None:
+    path = write_plan(tmp_path, ["scratch"])
+    data = yaml.safe_load(path.read_text())
+    data["grid"]["backbones"] = ["resnet5"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PoseshiftError, match=r"grid.backbones: unknown backbone 'resnet5'"):
+        load_plan(path)
+    data["grid"]["backbones"] = ["resnet50"]
+    data["grid"]["overrides"] = {"iters": 5}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PoseshiftError, match=r"grid.overrides: unknown key 'iters'"):
+        load_plan(path)
+
+
+def test_local_study_runs_skips_and_records_failures(tmp_path: Path) -> None:
+    plan = load_plan(write_plan(tmp_path, ["scratch", str(tmp_path / "missing.pth")]))
+    out = tmp_path / "study"
+    result = run_study(plan, out, show_progress=False)
+    assert result.done == ["mobilenetv2_035-scratch-s1-f0.5-fast"]
+    assert result.failed == ["mobilenetv2_035-missing-s1-f0.5-fast"]
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 1 * 2 * 3  # one run x two snapshots x three partitions
+    assert set(table["partition"]) == {"train", "within", "ood"}
+    assert table["imagenet_top1"].notna().all() and set(table["iteration"]) == {2, 4}
+    status = pd.read_csv(out / "status.csv").set_index("run_id")
+    assert "missing.pth" in status.loc["mobilenetv2_035-missing-s1-f0.5-fast", "error"]
+    assert (out / "results_bodyparts.csv").is_file() and (out / "plan.yaml").is_file()
+
+    log = out / "runs" / "mobilenetv2_035-scratch-s1-f0.5-fast" / "log.jsonl"
+    stamp = log.stat().st_mtime_ns
+    again = run_study(plan, out, show_progress=False)
+    assert again.done == [] and len(again.skipped) == 2  # the failed run is not retried
+    assert log.stat().st_mtime_ns == stamp
+    retried = run_study(plan, out, retry_failed=True, show_progress=False)
+    assert retried.failed == ["mobilenetv2_035-missing-s1-f0.5-fast"]
+
+
+def test_ray_backend(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    plan = load_plan(
+        write_plan(tmp_path, ["scratch", str(tmp_path / "missing.pth")], fractions=(0.34, 0.67))
+    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        result = run_study(
+            plan, tmp_path / "study", backend="ray", cpus_per_run=1, show_progress=False
+        )
+    finally:
+        ray.shutdown()
+    assert len(result.done) == 2 and len(result.failed) == 2
+    table = pd.read_csv(tmp_path / "study" / "results.csv")
+    assert sorted(set(table["fraction"])) == [0.34, 0.67]
+    run = tmp_path / "study" / "runs" / "mobilenetv2_035-scratch-s1-f0.34-fast"
+    assert json.loads((run / "status.json").read_text()) == {"status": "done"}
