@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_project
 
+from conftest import make_project
 from poseshift.errors import PoseshiftError
 from poseshift.study.plan import expand, load_plan
 from poseshift.study.runner import run_study
