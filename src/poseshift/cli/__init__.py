@@ -10,6 +10,7 @@ import typer
 
 from poseshift import __version__
 from poseshift.cli import data as data_cli
+from poseshift.cli import demo as demo_cli
 from poseshift.cli import evaluate as evaluate_cli
 from poseshift.cli import models as models_cli
 from poseshift.cli import split as split_cli
@@ -32,6 +33,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(models_cli.weights_app, name="weights")
 app.command("train")(train_cli.train)
 app.command("evaluate")(evaluate_cli.evaluate)
+app.command("demo")(demo_cli.demo)
 
 
 def _version(value: bool) -> None:

@@ -14,6 +14,8 @@ curves use the longest run.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -175,21 +177,22 @@ def analysis_fraction(df: pd.DataFrame) -> float | None:
 
 
 def fit_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | int] | None:
-    """Least-squares line through the finite (x, y) pairs, or None with < 3 points or flat x."""
+    """Least-squares line through the finite (x, y) pairs.
+
+    None when it is undefined: fewer than 3 points, or x or y constant (R² and p are 0/0).
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
-    if len(x) < MIN_FIT_POINTS or np.ptp(x) == 0:
+    if len(x) < MIN_FIT_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
     fit = stats.linregress(x, y)
-    r2 = float(fit.rvalue**2) if np.isfinite(fit.rvalue) else 1.0  # constant y: exact fit
-    p = float(fit.pvalue) if np.isfinite(fit.pvalue) else 0.0
     return {
         "n": len(x),
         "slope": float(fit.slope),
         "intercept": float(fit.intercept),
-        "r2": r2,
-        "p": p,
+        "r2": float(fit.rvalue**2),
+        "p": float(fit.pvalue),
     }
 
 
@@ -290,3 +293,49 @@ def best_scratch_vs_final_pretrained(df: pd.DataFrame, partition: str) -> pd.Dat
     out = pd.concat([best, last_it], axis=1).join(final, how="inner").reset_index()
     out["ratio"] = out["scratch_best"] / out["pretrained_final"].where(out["pretrained_final"] > 0)
     return out
+
+
+@dataclass
+class StudyTables:
+    """A study's tables, read once and derived lazily, for the figures and the report."""
+
+    study_dir: Path
+    results: pd.DataFrame
+    bodyparts: pd.DataFrame | None
+
+    @classmethod
+    def load(cls, study_dir: str | Path) -> StudyTables:
+        study_dir = Path(study_dir)
+        return cls(study_dir, load_results(study_dir), load_bodyparts(study_dir))
+
+    @functools.cached_property
+    def final(self) -> pd.DataFrame:
+        return final_results(self.results)
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        return summary_table(self.results)
+
+    @functools.cached_property
+    def fraction(self) -> float | None:
+        return analysis_fraction(self.results)
+
+    @functools.cached_property
+    def fits(self) -> pd.DataFrame:
+        return regressions(self.results, self.fraction)
+
+    @functools.cached_property
+    def gains(self) -> pd.DataFrame:
+        return gains(self.results)
+
+    @functools.cached_property
+    def curves(self) -> pd.DataFrame:
+        return learning_curves(self.results)
+
+    def fit(self, init: str, partition: str, metric: str = "normalized_error") -> dict | None:
+        """The regression row for init x partition x metric, or None when it has no fit."""
+        f = self.fits
+        rows = f[(f["init"] == init) & (f["partition"] == partition) & (f["metric"] == metric)]
+        if rows.empty or rows.iloc[0]["slope"] is None:
+            return None
+        return rows.iloc[0].to_dict()

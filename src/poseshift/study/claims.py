@@ -38,39 +38,24 @@ class ClaimCheck:
     verdict: str  # reproduced | not reproduced | not measured
 
 
-class _Facts:
-    """The tables every claim reads, computed once."""
+Tables = analysis.StudyTables
 
-    def __init__(self, df: pd.DataFrame) -> None:
-        self.fraction = analysis.analysis_fraction(df)
-        self.fits = analysis.regressions(df, self.fraction)
-        self.summary = analysis.summary_table(df)
-        self.gains = analysis.gains(df)
-        self.df = df
 
-    def fit(self, init: str, partition: str) -> dict | None:
-        rows = self.fits[
-            (self.fits["init"] == init)
-            & (self.fits["partition"] == partition)
-            & (self.fits["metric"] == "normalized_error")
-        ]
-        if rows.empty or rows.iloc[0]["slope"] is None:
-            return None
-        return rows.iloc[0].to_dict()
+def _where(t: Tables) -> str:
+    note = "" if t.fraction == analysis.PAPER_FRACTION else " (paper: 50 %)"
+    return f"at {t.fraction * 100:g} % training data{note}"
 
-    def where(self) -> str:
-        note = "" if self.fraction == analysis.PAPER_FRACTION else " (paper: 50 %)"
-        return f"at {self.fraction * 100:g} % training data{note}"
 
-    def pck(self, init: str, family: str, fractions: Callable[[pd.Series], pd.Series]) -> float:
-        s = self.summary
-        rows = s[
-            (s["init"] == init)
-            & (s["partition"] == "within")
-            & s["backbone"].str.startswith(family)
-            & fractions(s["fraction"])
-        ]
-        return float(rows["pck_mean"].mean() * 100) if len(rows) else float("nan")
+def _pck(t: Tables, init: str, family: str, fractions: Callable[[pd.Series], pd.Series]) -> float:
+    """Mean within-domain PCK (in %) of one family and init over the chosen fractions."""
+    s = t.summary
+    rows = s[
+        (s["init"] == init)
+        & (s["partition"] == "within")
+        & s["backbone"].str.startswith(family)
+        & fractions(s["fraction"])
+    ]
+    return float(rows["pck_mean"].mean() * 100) if len(rows) else float("nan")
 
 
 Outcome = tuple[str, bool | None]  # (measured text, verdict; None = not measured)
@@ -83,20 +68,20 @@ def _fit_text(fit: dict, where: str) -> str:
     )
 
 
-def _falls(init: str, partition: str) -> Callable[[_Facts], Outcome]:
-    def check(f: _Facts) -> Outcome:
+def _falls(init: str, partition: str) -> Callable[[Tables], Outcome]:
+    def check(f: Tables) -> Outcome:
         fit = f.fit(init, partition)
         if fit is None:
             return f"no fit: fewer than 3 {init} backbones with {partition} results", None
-        return _fit_text(fit, f.where()), fit["slope"] < 0 and fit["p"] < ALPHA
+        return _fit_text(fit, _where(f)), fit["slope"] < 0 and fit["p"] < ALPHA
 
     return check
 
 
 def _compare_fits(
     a: tuple[str, str], b: tuple[str, str], what: str, holds: Callable[[dict, dict], bool]
-) -> Callable[[_Facts], Outcome]:
-    def check(f: _Facts) -> Outcome:
+) -> Callable[[Tables], Outcome]:
+    def check(f: Tables) -> Outcome:
         fa, fb = f.fit(*a), f.fit(*b)
         if fa is None or fb is None:
             return f"needs fits for {a[0]} {a[1]} and {b[0]} {b[1]}", None
@@ -104,7 +89,7 @@ def _compare_fits(
         unit = " %/pt" if what == "slope_pct" else ""
         text = (
             f"{a[0]} {a[1]}: {label} {fa[what]:{spec}}{unit}; "
-            f"{b[0]} {b[1]}: {label} {fb[what]:{spec}}{unit} ({f.where()})"
+            f"{b[0]} {b[1]}: {label} {fb[what]:{spec}}{unit} ({_where(f)})"
         )
         return text, holds(fa, fb)
 
@@ -113,9 +98,9 @@ def _compare_fits(
 
 def _pck_level(
     init: str, target: dict[str, float], fractions: Callable[[pd.Series], pd.Series], label: str
-) -> Callable[[_Facts], Outcome]:
-    def check(f: _Facts) -> Outcome:
-        values = {family: f.pck(init, family, fractions) for family in target}
+) -> Callable[[Tables], Outcome]:
+    def check(f: Tables) -> Outcome:
+        values = {family: _pck(f, init, family, fractions) for family in target}
         if any(np.isnan(v) for v in values.values()):
             missing = [k for k, v in values.items() if np.isnan(v)]
             return f"no {init} {', '.join(missing)} PCK {label}", None
@@ -134,13 +119,13 @@ def _factor(value: float, claimed: float) -> bool:
     return claimed / FACTOR_TOLERANCE <= value <= claimed * FACTOR_TOLERANCE
 
 
-def _no_gains(f: _Facts) -> Outcome | None:
+def _no_gains(f: Tables) -> Outcome | None:
     if f.gains.empty:
         return "needs both ImageNet-pretrained and from-scratch runs of the same backbone", None
     return None
 
 
-def _worse_within(f: _Facts) -> Outcome:
+def _worse_within(f: Tables) -> Outcome:
     g = f.gains[f.gains["partition"] == "within"].dropna(subset=["gain"])
     if (missing := _no_gains(f)) or g.empty:
         return missing or ("no within-domain gains", None)
@@ -150,8 +135,8 @@ def _worse_within(f: _Facts) -> Outcome:
 
 def _gain_factor(
     partition: str, claimed: float, reduce: str, fraction: float | None = None
-) -> Callable[[_Facts], Outcome]:
-    def check(f: _Facts) -> Outcome:
+) -> Callable[[Tables], Outcome]:
+    def check(f: Tables) -> Outcome:
         g = f.gains[f.gains["partition"] == partition].dropna(subset=["gain"])
         if fraction is not None:
             g = g[g["fraction"] == fraction]
@@ -166,7 +151,7 @@ def _gain_factor(
     return check
 
 
-def _pck_gain(f: _Facts) -> Outcome:
+def _pck_gain(f: Tables) -> Outcome:
     g = f.gains[f.gains["partition"].isin(["within", "ood"])].dropna(subset=["pck_ratio"])
     if (missing := _no_gains(f)) or g.empty:
         return missing or ("no PCK from scratch above 0", None)
@@ -178,7 +163,7 @@ def _pck_gain(f: _Facts) -> Outcome:
     return text, _factor(float(best["pck_ratio"]), 2.0)
 
 
-def _largest_gain_ood(f: _Facts) -> Outcome:
+def _largest_gain_ood(f: Tables) -> Outcome:
     if missing := _no_gains(f):
         return missing
     top = f.gains.groupby("partition")["gain"].max()
@@ -191,9 +176,9 @@ def _largest_gain_ood(f: _Facts) -> Outcome:
 
 def _long_scratch(
     partition: str, fraction: float | None, holds: Callable[[pd.Series], bool]
-) -> Callable[[_Facts], Outcome]:
-    def check(f: _Facts) -> Outcome:
-        pairs = analysis.best_scratch_vs_final_pretrained(f.df, partition).dropna(subset=["ratio"])
+) -> Callable[[Tables], Outcome]:
+    def check(f: Tables) -> Outcome:
+        pairs = analysis.best_scratch_vs_final_pretrained(f.results, partition).dropna(subset=["ratio"])
         if fraction is not None:
             pairs = pairs[pairs["fraction"] == fraction]
         pairs = pairs[pairs["scratch_iterations"] > pairs["pretrained_iterations"]]
@@ -216,7 +201,7 @@ class _Claim:
     source: str
     claim: str
     rule: str
-    check: Callable[[_Facts], Outcome]
+    check: Callable[[Tables], Outcome]
 
 
 _SLOPE_RULE = f"slope < 0 and p < {ALPHA}"
@@ -306,12 +291,11 @@ CLAIMS: tuple[_Claim, ...] = (
 )  # fmt: skip
 
 
-def check_claims(df: pd.DataFrame) -> list[ClaimCheck]:
-    """Every paper claim next to this study's value and verdict (results table ``df``)."""
-    facts = _Facts(df)
+def check_claims(tables: analysis.StudyTables) -> list[ClaimCheck]:
+    """Every paper claim next to this study's value and verdict."""
     out = []
     for c in CLAIMS:
-        measured, ok = c.check(facts)
+        measured, ok = c.check(tables)
         verdict = NOT_MEASURED if ok is None else REPRODUCED if ok else NOT_REPRODUCED
         out.append(ClaimCheck(c.key, c.source, c.claim, c.rule, measured, verdict))
     return out

@@ -1,0 +1,21 @@
+"""``poseshift demo``: the study on synthetic data, then real DeepLabCut data and video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def demo(
+    out: Path = typer.Option(Path("poseshift-demo"), "--out", help="Folder for everything."),
+    quick: bool = typer.Option(False, "--quick", help="A two-minute version (used by tests)."),
+    openfield: Path = typer.Option(
+        Path("../shared/data/openfield/openfield-Pranav-2018-10-30"),
+        help="DeepLabCut's openfield example project.",
+    ),
+) -> None:
+    """Run a small robustness study on the CPU and show the real-data workflow."""
+    from poseshift.study.demo import run_demo
+
+    run_demo(out, quick, openfield)

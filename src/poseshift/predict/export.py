@@ -1,0 +1,128 @@
+"""Export a run's network to ONNX or TorchScript, with its preprocessing written beside it.
+
+The exported module takes normalized float32 images (B, 3, H, W) and returns
+``(scoremaps, locref)``; batch, height and width are dynamic. ``<name>.json`` next to the
+model says how to get from video pixels to the input (resize, RGB, /255, mean/std) and from
+the outputs back to keypoints (argmax + locref, stride 8), so it runs without poseshift.
+ONNX uses torch's ``torch.export``-based exporter (needs ``onnx`` and ``onnxscript``);
+TorchScript uses ``torch.jit.script``, which torch has deprecated but still runs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from poseshift import __version__
+from poseshift.errors import PoseshiftError
+from poseshift.fsutil import write_atomic, write_json_atomic
+from poseshift.models.head import STRIDE
+from poseshift.models.posenet import PoseNet, load_posenet
+from poseshift.predict.video import choose_snapshot, run_bodyparts, scorer_name
+from poseshift.train.trainer import read_spec, snapshot_path
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+MIN_SIZE = 32  # smallest height / width the exported graph is valid for
+EXAMPLE_SHAPE = (2, 3, 128, 128)
+
+
+class ExportedPoseNet(nn.Module):
+    """PoseNet with a tuple output (exporters and runtimes prefer tuples to dicts)."""
+
+    def __init__(self, model: PoseNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self.model(images)
+        return outputs["scoremaps"], outputs["locref"]
+
+
+def export_onnx(model: PoseNet, path: str | Path) -> Path:
+    """Write ``model`` as ONNX with dynamic batch, height and width (>= ``MIN_SIZE``)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise PoseshiftError(
+            f"ONNX export needs the '{exc.name}' package: pip install onnx onnxscript"
+        ) from None
+    module = ExportedPoseNet(model).eval()
+    dims = {
+        0: torch.export.Dim("batch", min=1),
+        2: torch.export.Dim("height", min=MIN_SIZE),
+        3: torch.export.Dim("width", min=MIN_SIZE),
+    }
+    program = torch.onnx.export(
+        module,
+        (torch.randn(*EXAMPLE_SHAPE),),
+        dynamo=True,
+        input_names=["images"],
+        output_names=["scoremaps", "locref"],
+        dynamic_shapes={"images": dims},
+        verbose=False,
+    )
+    return write_atomic(path, lambda tmp: program.save(str(tmp)))
+
+
+def export_torchscript(model: PoseNet, path: str | Path) -> Path:
+    """Write ``model`` as a scripted module (any input size) loadable with ``torch.jit.load``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=Warning)
+        scripted = torch.jit.script(ExportedPoseNet(model).eval())
+    return write_atomic(path, lambda tmp: torch.jit.save(scripted, str(tmp)))
+
+
+def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = "last") -> Path:
+    """Export a run's snapshot to ``RUN_DIR/export/<scorer>.onnx|.pt`` plus ``<scorer>.json``."""
+    if format not in FORMATS:
+        raise PoseshiftError(f"export format must be one of {list(FORMATS)}, got {format!r}")
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    iteration = choose_snapshot(run_dir, snapshot)
+    model = load_posenet(snapshot_path(run_dir, iteration)).eval()
+    name = scorer_name(spec, iteration)
+    path = run_dir / "export" / f"{name}{FORMATS[format]}"
+    (export_onnx if format == "onnx" else export_torchscript)(model, path)
+    description = {
+        "format": format,
+        "file": path.name,
+        "poseshift": __version__,
+        "scorer": name,
+        "snapshot": iteration,
+        "backbone": model.backbone_name,
+        "bodyparts": run_bodyparts(run_dir),
+        "input": {
+            "name": "images",
+            "shape": ["batch", 3, "height", "width"],
+            "dtype": "float32",
+            "min_height_width": MIN_SIZE,
+        },
+        "preprocessing": {
+            "resize_factor": spec.train.augment.global_scale,
+            "resize": "scale frames by resize_factor (OpenCV INTER_AREA when shrinking, as in "
+            "training); divide predicted x and y by the same factor",
+            "channel_order": "RGB",
+            "formula": "(pixel / 255 - mean[c]) / std[c]",
+            "mean": list(model.mean),
+            "std": list(model.std),
+        },
+        "outputs": {
+            "scoremaps": "(batch, K, h, w) logits, h = 2 * ceil(height / 16), "
+            "w = 2 * ceil(width / 16); sigmoid gives the likelihood",
+            "locref": "(batch, 2K, h, w); channels 2k, 2k + 1 are dx, dy of keypoint k in "
+            "units of locref_stdev",
+        },
+        "decoding": {
+            "stride": STRIDE,
+            "locref_stdev": spec.train.locref_stdev,
+            "rule": f"for keypoint k take the argmax cell (i, j) of scoremaps[k]; x = j * "
+            f"{STRIDE} + {STRIDE / 2} + dx * locref_stdev, y = i * {STRIDE} + {STRIDE / 2} + "
+            "dy * locref_stdev, likelihood = sigmoid(peak logit)",
+        },
+    }
+    write_json_atomic(path.with_suffix(".json"), description)
+    return path

@@ -1,0 +1,162 @@
+"""Video decoding for inference: OpenCV in a background thread, batches through a queue.
+
+Decoding is the CPU's job while the accelerator runs the network, so frames are read,
+converted to RGB and resized in a thread (OpenCV releases the GIL) and handed over as
+ready-made uint8 batches (B, H, W, 3) through a bounded queue; on CUDA they land in pinned
+memory so the copy to the device can be asynchronous.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from poseshift.errors import PoseshiftError
+
+_END = object()
+_FIX = "check that it plays, or re-encode it (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4)"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (``frame_count`` may be wrong for damaged files)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Open ``path`` and decode its first frame, so that bad files fail before any work."""
+    path = Path(path)
+    if not path.is_file():
+        raise PoseshiftError(f"video {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        ok = capture.isOpened() and capture.read()[0]
+        if not ok:
+            raise PoseshiftError(f"cannot decode video {path}: OpenCV read no frame; {_FIX}")
+        return VideoInfo(
+            path=path,
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS)),
+            frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+    finally:
+        capture.release()
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(W, H) after resizing by ``scale``, rounded as ``poseshift.data.augment.rescale`` does."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (W, H): area averaging when shrinking, bilinear when growing.
+
+    The same choice as ``rescale`` in training/evaluation, so video predictions match
+    predictions on the same frames as images.
+    """
+    height, width = frame.shape[:2]
+    if (width, height) == tuple(size):
+        return frame
+    shrink = size[0] * size[1] < width * height
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class FrameBatches:
+    """Iterate over uint8 RGB batches (B, H, W, 3) of a video, decoded in a thread.
+
+    ``size`` (W, H) is the network input size; ``max_frames`` stops early (benchmarks).
+    ``frames_read`` counts the decoded frames once iteration has finished. Leaving the loop
+    early (an error, Ctrl-C) stops the thread.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        batch_size: int,
+        size: tuple[int, int],
+        max_frames: int | None = None,
+        pin_memory: bool = False,
+        prefetch: int = 4,
+    ) -> None:
+        if batch_size < 1:
+            raise PoseshiftError(f"batch size must be at least 1, got {batch_size}")
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.size = size
+        self.max_frames = max_frames
+        self.pin_memory = pin_memory
+        self.frames_read = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        thread = threading.Thread(target=self._decode, name="poseshift-decoder", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            while thread.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            thread.join()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _new_batch(self) -> torch.Tensor:
+        width, height = self.size
+        shape = (self.batch_size, height, width, 3)
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=self.pin_memory)
+
+    def _decode(self) -> None:
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            limit = self.max_frames if self.max_frames is not None else float("inf")
+            batch, filled = self._new_batch(), 0
+            while self.frames_read < limit and not self._stop.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                batch.numpy()[filled] = resize_frame(rgb, self.size)
+                filled += 1
+                self.frames_read += 1
+                if filled == self.batch_size:
+                    if not self._put(batch):
+                        return
+                    batch, filled = self._new_batch(), 0
+            if filled and not self._put(batch[:filled]):
+                return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+        finally:
+            capture.release()

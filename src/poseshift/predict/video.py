@@ -1,0 +1,290 @@
+"""Fast video inference with DeepLabCut-compatible outputs.
+
+``analyze_videos`` mirrors DeepLabCut's ``analyze_videos``: per video it writes
+``<video stem><scorer>.h5`` (key ``df_with_missing``, table format, integer index 0..N-1,
+columns scorer / bodyparts / coords), the same table as ``.csv``, and
+``<video stem><scorer>_meta.pickle`` (``{"data": {...}}``, which DeepLabCut's labeled-video
+and plotting tools read for fps, frame size and cropping). The pipeline: a decoder thread
+feeds uint8 batches (``poseshift.predict.frames``), the network runs under
+``torch.inference_mode`` (channels_last, autocast and asynchronous copies from pinned memory
+on CUDA) and poses are decoded on the device; only (B, K, 3) poses come back.
+
+``VideoPredictor`` is the reusable part for benchmarks: give it any ``PoseNet``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from poseshift.errors import PoseshiftError
+from poseshift.fsutil import write_atomic
+from poseshift.models.codec import ScoremapCodec
+from poseshift.models.posenet import PoseNet, load_posenet
+from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video, scaled_size
+from poseshift.predict.outputs import poses_frame, write_poses
+from poseshift.train.trainer import (
+    RunSpec,
+    autocast_dtype,
+    list_snapshots,
+    pick_device,
+    read_spec,
+    snapshot_path,
+)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class VideoPoses:
+    """Poses (N, K, 3) = x, y, likelihood in original video pixels, one row per decoded frame."""
+
+    poses: np.ndarray
+    info: VideoInfo
+    input_size: tuple[int, int]  # (W, H) the network saw
+    seconds: float  # wall time from the first decoded frame to the last pose on the host
+
+    @property
+    def fps(self) -> float:
+        return len(self.poses) / max(self.seconds, 1e-9)
+
+
+class VideoPredictor:
+    """A loaded network ready to run on videos; build it once, call ``predict`` per video."""
+
+    def __init__(
+        self,
+        model: PoseNet,
+        codec: ScoremapCodec,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise PoseshiftError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.dtype = autocast_dtype(precision, self.device)
+        self.codec = codec
+        self.cuda = self.device.type == "cuda"
+        self.memory_format = torch.channels_last if self.cuda else torch.contiguous_format
+        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        # Constants live on the device: a per-batch host-to-device copy would stall CUDA.
+        self.mean = torch.tensor(model.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(model.std, device=self.device).view(1, 3, 1, 1)
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # one input size per video
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network on normalized (B, 3, H, W) images on the device, under autocast."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with torch.autocast(
+            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        ):
+            return self.model(images)
+
+    @torch.inference_mode()
+    def predict_batch(self, frames: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 frames (any device) to (B, K, 3) poses on the device.
+
+        ``scale`` (2,) float32 on the device maps input pixels back to video pixels. The
+        uint8 frames travel to the device (4x less than floats) and are normalized there,
+        exactly as ``PoseNet.normalize`` does.
+        """
+        images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        outputs = self.forward((images.float() / 255.0 - self.mean) / self.std)
+        return self.codec.decode(outputs["scoremaps"], outputs["locref"], scale=scale)
+
+    def predict(
+        self,
+        video: str | Path,
+        batch_size: int = 8,
+        scale: float = 1.0,
+        resize: tuple[int, int] | None = None,
+        max_frames: int | None = None,
+        show_progress: bool = False,
+    ) -> VideoPoses:
+        """Poses for every decodable frame (or the first ``max_frames``).
+
+        Frames are resized by ``scale`` (the training ``global_scale``) or to ``resize`` (W, H).
+        """
+        info = probe_video(video)
+        size = tuple(resize) if resize else scaled_size(info.width, info.height, scale)
+        factor = (info.width / size[0], info.height / size[1])
+        scale_t = torch.tensor(factor, dtype=torch.float32, device=self.device)
+        batches = FrameBatches(info.path, batch_size, size, max_frames, pin_memory=self.cuda)
+        total = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
+        chunks: list[torch.Tensor] = []
+        with _Progress(info.path.name, total, show_progress) as (progress, task):
+            start = time.perf_counter()
+            for batch in batches:
+                chunks.append(self.predict_batch(batch, scale_t))
+                done = batches.frames_read
+                progress.update(task, completed=done, fps=done / (time.perf_counter() - start))
+            # One synchronizing copy at the end keeps CUDA busy while frames are decoded.
+            poses = torch.cat(chunks).float().cpu().numpy() if chunks else _no_poses(self.model)
+            seconds = time.perf_counter() - start
+        return VideoPoses(poses, info, size, seconds)
+
+
+def _no_poses(model: PoseNet) -> np.ndarray:
+    return np.zeros((0, model.num_keypoints, 3), dtype=np.float32)
+
+
+class _Progress:
+    """A rich progress bar with frames/s, or nothing when disabled (library use, tests)."""
+
+    def __init__(self, name: str, total: int, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn(f"[bold]{name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"),
+            TimeElapsedColumn(),
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task(name, total=total or None, fps=0.0)
+
+    def __enter__(self) -> tuple[Progress, int]:
+        self.progress.__enter__()
+        return self.progress, self.task
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+
+# ----------------------------------------------------------------------------- run directories
+
+
+def choose_snapshot(run_dir: Path, snapshot: str | int = "last") -> int:
+    """The iteration of ``snapshot`` ("last" or a number), checked against what exists."""
+    available = list_snapshots(run_dir)
+    if not available:
+        raise PoseshiftError(f"{run_dir} has no snapshots (no {run_dir}/snapshots/*.pt)")
+    if snapshot == "last":
+        return available[-1]
+    if int(snapshot) not in available:
+        raise PoseshiftError(f"{run_dir} has no snapshot {snapshot}; available: {available}")
+    return int(snapshot)
+
+
+def scorer_name(spec: RunSpec, iteration: int) -> str:
+    """DeepLabCut-style scorer (cf. ``DLC_resnet50_openfieldOct30shuffle1_100000``)."""
+    init = spec.init if spec.init in ("imagenet", "scratch") else "weights"
+    return f"poseshift_{spec.backbone}_{init}_shuffle{spec.shuffle}_{iteration}"
+
+
+def run_bodyparts(run_dir: Path) -> list[str]:
+    """Bodypart names in network-channel order, as stored at training time."""
+    path = run_dir / "split.json"
+    if not path.is_file():
+        raise PoseshiftError(f"{run_dir} has no split.json; it is not a complete training run")
+    return list(json.loads(path.read_text())["bodyparts"])
+
+
+def output_path(video: str | Path, scorer: str, dest: str | Path | None = None) -> Path:
+    """Where ``analyze_videos`` writes a video's .h5 (DeepLabCut's naming)."""
+    video = Path(video)
+    return Path(dest or video.parent) / f"{video.stem}{scorer}.h5"
+
+
+def load_predictor(
+    run_dir: str | Path,
+    snapshot: str | int = "last",
+    device: str = "auto",
+    precision: str = "auto",
+) -> tuple[VideoPredictor, RunSpec, int]:
+    """A predictor for a run's snapshot, with the run's spec and the snapshot iteration."""
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    iteration = choose_snapshot(run_dir, snapshot)
+    model = load_posenet(snapshot_path(run_dir, iteration))
+    codec = ScoremapCodec(model.stride, spec.train.pos_dist_thresh, spec.train.locref_stdev)
+    return VideoPredictor(model, codec, device, precision), spec, iteration
+
+
+def analyze_videos(
+    run_dir: str | Path,
+    videos: Sequence[str | Path],
+    batch_size: int = 8,
+    resize: tuple[int, int] | None = None,
+    device: str = "auto",
+    dest: str | Path | None = None,
+    snapshot: str | int = "last",
+    precision: str = "auto",
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> list[Path]:
+    """Write DeepLabCut-compatible poses for each video; return the .h5 paths.
+
+    All videos are checked before the model loads (a bad file fails in seconds, writing
+    nothing), the model loads once for all of them, and videos already analyzed with the same
+    scorer are skipped unless ``overwrite``. A video with fewer decodable frames than its
+    container claims is analyzed up to the last good frame, with a warning.
+    """
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    iteration = choose_snapshot(run_dir, snapshot)
+    bodyparts = run_bodyparts(run_dir)
+    infos = [probe_video(v) for v in videos]
+    scorer = scorer_name(spec, iteration)
+    outputs = [output_path(info.path, scorer, dest) for info in infos]
+    todo = [(i, o) for i, o in zip(infos, outputs, strict=True) if overwrite or not o.exists()]
+    if not todo:
+        return outputs
+    predictor, _, _ = load_predictor(run_dir, iteration, device, precision)
+    scale = spec.train.augment.global_scale
+    for info, out in todo:
+        started = time.time()
+        result = predictor.predict(info.path, batch_size, scale, resize, None, show_progress)
+        if len(result.poses) < info.frame_count:
+            warnings.warn(
+                f"{info.path}: decoded {len(result.poses)} of {info.frame_count} frames (the "
+                "file is truncated or damaged); poses cover the readable frames only",
+                stacklevel=2,
+            )
+        write_poses(out, poses_frame(scorer, bodyparts, result.poses))
+        meta = _metadata(spec, scorer, result, batch_size, started, bodyparts)
+        write_atomic(
+            out.with_name(f"{out.stem}_meta.pickle"),
+            lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),
+        )
+    return outputs
+
+
+def _metadata(
+    spec: RunSpec,
+    scorer: str,
+    result: VideoPoses,
+    batch_size: int,
+    started: float,
+    bodyparts: list[str],
+) -> dict:
+    """DeepLabCut's ``<video><scorer>_meta.pickle`` content (plain types only)."""
+    info = result.info
+    return {
+        "data": {
+            "start": started,
+            "stop": time.time(),
+            "run_duration": result.seconds,
+            "Scorer": scorer,
+            "poseshift-run": {"backbone": spec.backbone, "init": spec.init, "project": spec.project},
+            "fps": info.fps,
+            "batch_size": batch_size,
+            "frame_dimensions": (info.width, info.height),
+            "nframes": len(result.poses),
+            "training set fraction": spec.fraction,
+            "cropping": False,
+            "cropping_parameters": [0, info.width, 0, info.height],
+            "input_size": result.input_size,
+            "bodyparts": bodyparts,
+        }
+    }
