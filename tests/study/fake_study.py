@@ -7,6 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
+
+from poseshift.study.figures import make_figures
 
 TOP1 = {
     "mobilenetv2_035": 60.092,
@@ -19,11 +22,22 @@ TOP1 = {
 BODYPARTS = ("Nose", "Eye", "Wither", "Hip", "Offfrontfoot")
 # Per-ImageNet-point slope of the normalized error and its level at top-1 = 60, per
 # init x partition: pretrained errors fall steeply out of domain (the paper's Figure 2B).
-SLOPE = {("imagenet", "train"): -0.001, ("imagenet", "within"): -0.0033,
-         ("imagenet", "ood"): -0.016, ("scratch", "train"): -0.001,
-         ("scratch", "within"): -0.0026, ("scratch", "ood"): -0.0021}  # fmt: skip
-LEVEL = {("imagenet", "train"): 0.06, ("imagenet", "within"): 0.2, ("imagenet", "ood"): 0.55,
-         ("scratch", "train"): 0.1, ("scratch", "within"): 0.35, ("scratch", "ood"): 0.9}  # fmt: skip
+SLOPE = {
+    ("imagenet", "train"): -0.001,
+    ("imagenet", "within"): -0.0033,
+    ("imagenet", "ood"): -0.016,
+    ("scratch", "train"): -0.001,
+    ("scratch", "within"): -0.0026,
+    ("scratch", "ood"): -0.0021,
+}
+LEVEL = {
+    ("imagenet", "train"): 0.06,
+    ("imagenet", "within"): 0.2,
+    ("imagenet", "ood"): 0.55,
+    ("scratch", "train"): 0.1,
+    ("scratch", "within"): 0.35,
+    ("scratch", "ood"): 0.9,
+}
 
 
 def error_of(backbone: str, init: str, partition: str, fraction: float) -> float:
@@ -49,6 +63,7 @@ def make_study(
     ``noise``: relative per-row noise; ``spread``: relative per-backbone offset, larger
     from scratch (so its fits are weaker, as in the paper). Both 0: exact ``error_of``.
     """
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     offset = {(b, i, p): spread * (2.5 if i == "scratch" else 1) * rng.standard_normal()
               for b in backbones for i in inits for p in ("train", "within", "ood")}  # fmt: skip
@@ -111,3 +126,25 @@ def _write_plots(snapshot: Path, rng: np.random.Generator) -> None:
             cv2.circle(image, (50, 40), 4, (0, 200, 0), 1)
             cv2.drawMarker(image, (54, 42), (0, 0, 255), cv2.MARKER_CROSS, 8)
             cv2.imwrite(str(snapshot / "plots" / f"{part}-{n:02d}.png"), image)
+
+
+_DRAWN: dict[str, tuple[Path, list[Path]]] = {}
+
+
+def drawn_study(factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A small study with its figures drawn, made once per session for every test module.
+
+    3 backbones x 2 inits x 2 shuffles x 3 fractions, plus the long ResNet-50 runs. (No
+    conftest.py here: it would shadow tests/conftest.py for other modules in this folder.)
+    """
+    if "small" not in _DRAWN:
+        root = make_study(
+            factory.mktemp("study"),
+            backbones=("mobilenetv2_035", "mobilenetv2_100", "resnet50"),
+            fractions=(0.05, 0.5, 0.9),
+            shuffles=(1, 2),
+            iterations=(10_000, 100_000),
+            spread=0.08,
+        )
+        _DRAWN["small"] = (root, make_figures(root))
+    return _DRAWN["small"]

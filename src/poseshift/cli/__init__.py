@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from poseshift import __version__
+from poseshift.cli import analyze as analyze_cli
+from poseshift.cli import bench as bench_cli
 from poseshift.cli import data as data_cli
 from poseshift.cli import demo as demo_cli
 from poseshift.cli import evaluate as evaluate_cli
@@ -34,6 +36,10 @@ app.add_typer(models_cli.weights_app, name="weights")
 app.command("train")(train_cli.train)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.command("demo")(demo_cli.demo)
+app.command("analyze")(analyze_cli.analyze)
+app.command("label-video")(analyze_cli.label_video)
+app.command("export")(analyze_cli.export)
+app.add_typer(bench_cli.app, name="bench")
 
 
 def _version(value: bool) -> None:

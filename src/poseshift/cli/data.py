@@ -128,3 +128,117 @@ def show(
         load(project, groups), out or Path(f"{project.resolve().name}_sheet.png"), n, seed
     )
     console.print(f"wrote {path}")
+
+
+@app.command("fetch")
+def fetch(
+    dataset: str = typer.Argument(..., help="Dataset to get: horse10 (the Horse-30 images)."),
+    dest: Path = typer.Option(..., "--dest", help="Folder to put the project in."),
+    url: str | None = typer.Option(
+        None, "--url", help="Archive URL (default: the official Hugging Face mwmathis/Horse-30)."
+    ),
+    archive: Path | None = typer.Option(
+        None, "--archive", help="Install from this local horse10.tar.xz; no network."
+    ),
+    sha256: str | None = typer.Option(None, "--sha256", help="Expected sha256 of the archive."),
+    split_files: Path | None = typer.Option(
+        None,
+        "--split-files",
+        help="Folder with the official TrainTestInfo_shuffle*.csv and Horsescale.h5 to copy "
+        "into the project (default: ../shared/data/horse10 when it exists).",
+    ),
+) -> None:
+    """Download, verify and unpack Horse-30 into DEST/Horses-Byron-2019-05-08 (resumable)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from poseshift.data.fetch import DEFAULT_URL, LICENCE, fetch_horse10
+
+    if dataset != "horse10":
+        raise typer.BadParameter(f"only 'horse10' can be fetched, got {dataset!r}")
+    console.print(f"licence: {LICENCE}", soft_wrap=True)
+    if archive is None:
+        console.print(f"source: {url or DEFAULT_URL}")
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = fetch_horse10(dest, url, archive, sha256, split_files, progress=show)
+    if result.already:
+        console.print(f"{result.project} is already installed; delete it to fetch again")
+        return
+    verdict = "the official archive" if result.official else "not the official archive"
+    console.print(f"sha256 {result.sha256} ({result.size:,} bytes, {verdict})", soft_wrap=True)
+    console.print(
+        f"installed {result.project}: {result.n_frames} frames of {result.n_groups} groups"
+    )
+    if result.split_files:
+        console.print(f"copied into the project: {', '.join(result.split_files)}")
+    else:
+        console.print(
+            "no official split files copied: pass --split-files with the "
+            "TrainTestInfo_shuffle*.csv of github.com/amathislab/Horse-10-benchmark"
+        )
+    if result.archive is not None and archive is None:
+        console.print(f"the archive stays at {result.archive}; delete it to save space")
+
+
+@app.command("corrupt")
+def corrupt(
+    project: Path = PROJECT,
+    split: str = typer.Option(..., "--split", help="Saved split whose test images to corrupt."),
+    shuffle: int = typer.Option(1, "--shuffle", help="Shuffle of the split."),
+    partitions: str = typer.Option("within,ood", "--partitions", help="within and/or ood."),
+    corruptions: str = typer.Option(
+        "all", "--corruptions", help="'all' or names, comma-separated."
+    ),
+    severities: str = typer.Option("1-5", "--severities", help="e.g. 1-5 or 1,3,5."),
+    out: Path = typer.Option(..., "--out", help="Folder for <corruption>/<severity>/ projects."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", help="Processes corrupting images in parallel."),
+    force: bool = typer.Option(False, "--force", help="Remake copies that exist."),
+) -> None:
+    """Write Horse-C: ImageNet-C corruptions of the test images, one project per severity."""
+    from rich.progress import Progress
+
+    from poseshift.data.corrupt import make_corruptions, parse_corruptions, parse_severities
+
+    names, levels = parse_corruptions(corruptions), parse_severities(severities)
+    parts = [p.strip() for p in partitions.split(",") if p.strip()]
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("corrupting images", total=None)
+        manifest = make_corruptions(
+            project,
+            split,
+            out,
+            shuffle,
+            parts,
+            names,
+            levels,
+            seed,
+            workers,
+            force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    counts = ", ".join(f"{len(v)} {k}" for k, v in manifest["partitions"].items())
+    console.print(
+        f"wrote {out}: {len(names)} corruptions x {len(levels)} severities of {counts} images "
+        f"(split {split}, shuffle {shuffle}, seed {seed})"
+    )

@@ -26,6 +26,9 @@ def evaluate(
     batch_size: int = typer.Option(8),
     device: str = typer.Option("auto"),
     force: bool = typer.Option(False, help="Recompute snapshots that were already evaluated."),
+    corruptions: Path | None = typer.Option(
+        None, help="Folder made by 'poseshift data corrupt': also score each corruption (Horse-C)."
+    ),
 ) -> None:
     """Write RUN_DIR/eval/<snapshot>/metrics.json and predictions.h5, and print the table."""
     from poseshift.evaluate.evaluate import evaluate_run
@@ -56,4 +59,36 @@ def evaluate(
                 _fmt(part.get("kept_fraction_pcutoff")),
             )
         console.print(table)
+    if corruptions is not None:
+        _corruption_tables(run_dir, corruptions, which, pair, scale_file, batch_size, device, force)
     console.print(f"metrics in {run_dir}/eval/")
+
+
+def _corruption_tables(run_dir, folder, which, pair, scale_file, batch_size, device, force) -> None:
+    """Horse-C: normalized error and PCK per corruption (mean over severities), clean, mean."""
+    from rich.progress import Progress
+
+    from poseshift.evaluate.corruption import evaluate_corruptions
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scoring corrupted copies", total=None)
+        reports = evaluate_corruptions(
+            run_dir,
+            folder,
+            which,
+            pair,
+            scale_file,
+            batch_size=batch_size,
+            device=device,
+            force=force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    for report in reports:
+        parts = list(report["clean"])
+        columns = [f"{p} {m}" for p in parts for m in ("normalized", "PCK@0.3")]
+        table = Table("corruption", *columns, title=f"Horse-C, snapshot {report['snapshot']}")
+        rows = {"clean": report["clean"], **report["per_corruption"], "mean": report["mean"]}
+        for name, cell in rows.items():
+            keys = ("normalized_error", "pck")
+            table.add_row(name, *(_fmt(cell[p][k], 3) for p in parts for k in keys))
+        console.print(table)

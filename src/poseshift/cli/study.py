@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from poseshift.cli._app import group
+from poseshift.cli.study_report import report
 
 app = group("Grids of runs (the paper's study or your own): plan, run, report.")
+app.command("report")(report)
 console = Console()
 
 PLAN = typer.Argument(..., help="Plan YAML file, or a shipped plan: paper, wacv, demo.")

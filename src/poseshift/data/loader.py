@@ -3,7 +3,8 @@
 Sample number ``n`` of a run is always the same image with the same augmentation (its
 epoch's seeded permutation picks the image, a generator seeded by ``(seed, n)`` drives the
 augmentation), so a resumed run sees exactly the batches an uninterrupted one would, with
-any number of workers.
+any number of workers; and data-parallel ranks, each taking its slice of every global batch,
+together see exactly the batches one process would.
 """
 
 from __future__ import annotations
@@ -69,16 +70,28 @@ class TrainingStream(Dataset):
 
 
 class RangeSampler(Sampler[int]):
-    """Sample numbers ``start .. stop-1``: resuming starts where the checkpoint left off."""
+    """This rank's sample numbers for iterations ``start .. stop-1`` of a global batch size.
 
-    def __init__(self, start: int, stop: int) -> None:
-        self.start, self.stop = start, stop
+    Global batch ``it`` is samples ``it*B .. it*B+B-1``; rank ``r`` of ``W`` takes
+    ``it*B + r*B/W .. it*B + (r+1)*B/W - 1``. Resuming starts where the checkpoint left off.
+    """
+
+    def __init__(
+        self, start: int, stop: int, batch_size: int, rank: int = 0, world: int = 1
+    ) -> None:
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} does not split over {world} ranks")
+        self.start, self.stop, self.batch_size = start, stop, batch_size
+        self.per_rank = batch_size // world
+        self.offset = rank * self.per_rank
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
+        for iteration in range(self.start, self.stop):
+            first = iteration * self.batch_size + self.offset
+            yield from range(first, first + self.per_rank)
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return (self.stop - self.start) * self.per_rank
 
 
 def training_loader(
@@ -88,11 +101,14 @@ def training_loader(
     iterations: int,
     num_workers: int,
     pin_memory: bool,
+    rank: int = 0,
+    world: int = 1,
 ) -> DataLoader:
-    sampler = RangeSampler(start_iteration * batch_size, iterations * batch_size)
+    """Batches of ``batch_size / world`` samples: this rank's slice of each global batch."""
+    sampler = RangeSampler(start_iteration, iterations, batch_size, rank, world)
     return DataLoader(
         stream,
-        batch_size=batch_size,
+        batch_size=sampler.per_rank,
         sampler=sampler,
         num_workers=num_workers,
         pin_memory=pin_memory,

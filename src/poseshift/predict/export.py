@@ -73,7 +73,7 @@ def export_torchscript(model: PoseNet, path: str | Path) -> Path:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=Warning)
         scripted = torch.jit.script(ExportedPoseNet(model).eval())
-    return write_atomic(path, lambda tmp: torch.jit.save(scripted, str(tmp)))
+        return write_atomic(path, lambda tmp: torch.jit.save(scripted, str(tmp)))
 
 
 def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = "last") -> Path:

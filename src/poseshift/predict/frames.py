@@ -78,8 +78,7 @@ class FrameBatches:
     """Iterate over uint8 RGB batches (B, H, W, 3) of a video, decoded in a thread.
 
     ``size`` (W, H) is the network input size; ``max_frames`` stops early (benchmarks).
-    ``frames_read`` counts the decoded frames once iteration has finished. Leaving the loop
-    early (an error, Ctrl-C) stops the thread.
+    Leaving the loop early (an error, Ctrl-C) stops the thread.
     """
 
     def __init__(
@@ -89,7 +88,6 @@ class FrameBatches:
         size: tuple[int, int],
         max_frames: int | None = None,
         pin_memory: bool = False,
-        prefetch: int = 4,
     ) -> None:
         if batch_size < 1:
             raise PoseshiftError(f"batch size must be at least 1, got {batch_size}")
@@ -98,8 +96,8 @@ class FrameBatches:
         self.size = size
         self.max_frames = max_frames
         self.pin_memory = pin_memory
-        self.frames_read = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        # Up to 4 batches ahead, fewer for big ones (512 frames of 512² are 400 MB each).
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, min(4, 256 // batch_size)))
         self._stop = threading.Event()
 
     def __iter__(self) -> Iterator[torch.Tensor]:
@@ -114,12 +112,7 @@ class FrameBatches:
                     raise item
                 yield item
         finally:
-            self._stop.set()
-            while thread.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+            self._stop.set()  # a producer waiting on a full queue gives up within 0.1 s
             thread.join()
 
     def _put(self, item: object) -> bool:
@@ -140,15 +133,15 @@ class FrameBatches:
         capture = cv2.VideoCapture(str(self.path))
         try:
             limit = self.max_frames if self.max_frames is not None else float("inf")
-            batch, filled = self._new_batch(), 0
-            while self.frames_read < limit and not self._stop.is_set():
+            batch, filled, count = self._new_batch(), 0, 0
+            while count < limit and not self._stop.is_set():
                 ok, frame = capture.read()
                 if not ok:
                     break
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                batch.numpy()[filled] = resize_frame(rgb, self.size)
+                batch[filled].numpy()[:] = resize_frame(rgb, self.size)
                 filled += 1
-                self.frames_read += 1
+                count += 1
                 if filled == self.batch_size:
                     if not self._put(batch):
                         return

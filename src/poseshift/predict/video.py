@@ -58,6 +58,13 @@ class VideoPoses:
         return len(self.poses) / max(self.seconds, 1e-9)
 
 
+def check_precision(precision: str) -> str:
+    """Reject a typo before any work starts."""
+    if precision not in PRECISIONS:
+        raise PoseshiftError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 class VideoPredictor:
     """A loaded network ready to run on videos; build it once, call ``predict`` per video."""
 
@@ -68,8 +75,7 @@ class VideoPredictor:
         device: str | torch.device = "auto",
         precision: str = "auto",
     ) -> None:
-        if precision not in PRECISIONS:
-            raise PoseshiftError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        check_precision(precision)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = autocast_dtype(precision, self.device)
         self.codec = codec
@@ -122,21 +128,17 @@ class VideoPredictor:
         scale_t = torch.tensor(factor, dtype=torch.float32, device=self.device)
         batches = FrameBatches(info.path, batch_size, size, max_frames, pin_memory=self.cuda)
         total = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
-        chunks: list[torch.Tensor] = []
+        chunks = [torch.zeros(0, self.model.num_keypoints, 3, device=self.device)]
         with _Progress(info.path.name, total, show_progress) as (progress, task):
-            start = time.perf_counter()
+            start, done = time.perf_counter(), 0
             for batch in batches:
                 chunks.append(self.predict_batch(batch, scale_t))
-                done = batches.frames_read
+                done += len(batch)
                 progress.update(task, completed=done, fps=done / (time.perf_counter() - start))
             # One synchronizing copy at the end keeps CUDA busy while frames are decoded.
-            poses = torch.cat(chunks).float().cpu().numpy() if chunks else _no_poses(self.model)
+            poses = torch.cat(chunks).float().cpu().numpy()
             seconds = time.perf_counter() - start
         return VideoPoses(poses, info, size, seconds)
-
-
-def _no_poses(model: PoseNet) -> np.ndarray:
-    return np.zeros((0, model.num_keypoints, 3), dtype=np.float32)
 
 
 class _Progress:
@@ -231,6 +233,7 @@ def analyze_videos(
     container claims is analyzed up to the last good frame, with a warning.
     """
     run_dir = Path(run_dir)
+    check_precision(precision)
     spec = read_spec(run_dir)
     iteration = choose_snapshot(run_dir, snapshot)
     bodyparts = run_bodyparts(run_dir)
@@ -276,7 +279,11 @@ def _metadata(
             "stop": time.time(),
             "run_duration": result.seconds,
             "Scorer": scorer,
-            "poseshift-run": {"backbone": spec.backbone, "init": spec.init, "project": spec.project},
+            "poseshift-run": {
+                "backbone": spec.backbone,
+                "init": spec.init,
+                "project": spec.project,
+            },
             "fps": info.fps,
             "batch_size": batch_size,
             "frame_dimensions": (info.width, info.height),

@@ -113,9 +113,7 @@ def one_run_per_key(df: pd.DataFrame, longest: bool = False) -> pd.DataFrame:
     ``longest``: the run with the most iterations (for learning curves); otherwise the run
     whose length is closest to the most common run length (the main grid).
     """
-    runs = df.groupby("run_id").agg(
-        **{k: (k, "first") for k in RUN_KEY}, last=("iteration", "max")
-    )
+    runs = df.groupby("run_id").agg(**{k: (k, "first") for k in RUN_KEY}, last=("iteration", "max"))
     if longest:
         keep = runs.sort_values("last").groupby(RUN_KEY).tail(1)
     else:

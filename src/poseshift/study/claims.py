@@ -8,6 +8,8 @@ Slopes are in percent of the nose-eye distance (normalized error x 100) per Imag
 top-1 point, the unit of the paper's "-1.6% ... per percentage point" (Section 2.2).
 """
 
+# ruff: noqa: RUF001  (typographic times, minus and dash signs are meant: readers see them)
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from poseshift.study import analysis
+from poseshift.study.plotstyle import display_name
 
 ALPHA = 0.05  # significance level for "falls with ImageNet top-1"
 PCK_TOLERANCE = 5.0  # PCK points: a level claim is met within +/- this much
@@ -24,6 +27,7 @@ FACTOR_TOLERANCE = 1.5  # an "N x" claim is met by a measured factor in [N / 1.5
 CLOSE_RATIO = 1.2  # "closely matches": within 20 % of the pretrained error
 
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced", "not measured"
+_PARTS = {"train": "train", "within": "within domain", "ood": "OOD"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def _falls(init: str, partition: str) -> Callable[[Tables], Outcome]:
     def check(f: Tables) -> Outcome:
         fit = f.fit(init, partition)
         if fit is None:
-            return f"no fit: fewer than 3 {init} backbones with {partition} results", None
+            return f"no fit: fewer than 3 backbones with {_name(init, partition)} results", None
         return _fit_text(fit, _where(f)), fit["slope"] < 0 and fit["p"] < ALPHA
 
     return check
@@ -84,16 +88,21 @@ def _compare_fits(
     def check(f: Tables) -> Outcome:
         fa, fb = f.fit(*a), f.fit(*b)
         if fa is None or fb is None:
-            return f"needs fits for {a[0]} {a[1]} and {b[0]} {b[1]}", None
+            return f"needs fits for {_name(*a)} and {_name(*b)} (3+ backbones each)", None
         label, spec = {"slope_pct": ("slope", "+.2f"), "r2": ("R²", ".2f")}[what]
         unit = " %/pt" if what == "slope_pct" else ""
         text = (
-            f"{a[0]} {a[1]}: {label} {fa[what]:{spec}}{unit}; "
-            f"{b[0]} {b[1]}: {label} {fb[what]:{spec}}{unit} ({_where(f)})"
+            f"{_name(*a)}: {label} {fa[what]:{spec}}{unit}; "
+            f"{_name(*b)}: {label} {fb[what]:{spec}}{unit} ({_where(f)})"
         )
         return text, holds(fa, fb)
 
     return check
+
+
+def _name(init: str, partition: str) -> str:
+    inits = {"imagenet": "pretrained", "scratch": "from scratch"}
+    return f"{inits.get(init, init)} {_PARTS.get(partition, partition)}"
 
 
 def _pck_level(
@@ -103,7 +112,7 @@ def _pck_level(
         values = {family: _pck(f, init, family, fractions) for family in target}
         if any(np.isnan(v) for v in values.values()):
             missing = [k for k, v in values.items() if np.isnan(v)]
-            return f"no {init} {', '.join(missing)} PCK {label}", None
+            return f"no PCK for {', '.join(map(_family, missing))} ({label})", None
         text = "; ".join(f"{_family(k)} {v:.1f} %" for k, v in values.items())
         ok = all(abs(values[k] - target[k]) <= PCK_TOLERANCE for k in target)
         return f"{text} ({label})", ok
@@ -142,11 +151,11 @@ def _gain_factor(
             g = g[g["fraction"] == fraction]
         if (missing := _no_gains(f)) or g.empty:
             at = "" if fraction is None else f" at {fraction * 100:g} % training data"
-            return missing or (f"no {partition} gains{at}", None)
+            return missing or (f"no {_PARTS[partition]} gains{at}", None)
         value = float(g["gain"].median() if reduce == "median" else g["gain"].max())
-        return f"{reduce} {partition} gain {value:.2f}× over {len(g)} pairs", _factor(
-            value, claimed
-        )
+        where = "" if fraction is None else f" at {fraction * 100:g} %"
+        text = f"{reduce} {_PARTS[partition]} gain{where}: {value:.2f}× over {len(g)} pairs"
+        return text, _factor(value, claimed)
 
     return check
 
@@ -157,8 +166,8 @@ def _pck_gain(f: Tables) -> Outcome:
         return missing or ("no PCK from scratch above 0", None)
     best = g.loc[g["pck_ratio"].idxmax()]
     text = (
-        f"largest PCK ratio {best['pck_ratio']:.2f}× ({best['backbone']}, "
-        f"{best['fraction'] * 100:g} %, {best['partition']})"
+        f"largest PCK ratio {best['pck_ratio']:.2f}× ({display_name(best['backbone'])}, "
+        f"{best['fraction'] * 100:g} %, {_PARTS[best['partition']]})"
     )
     return text, _factor(float(best["pck_ratio"]), 2.0)
 
@@ -178,7 +187,9 @@ def _long_scratch(
     partition: str, fraction: float | None, holds: Callable[[pd.Series], bool]
 ) -> Callable[[Tables], Outcome]:
     def check(f: Tables) -> Outcome:
-        pairs = analysis.best_scratch_vs_final_pretrained(f.results, partition).dropna(subset=["ratio"])
+        pairs = analysis.best_scratch_vs_final_pretrained(f.results, partition).dropna(
+            subset=["ratio"]
+        )
         if fraction is not None:
             pairs = pairs[pairs["fraction"] == fraction]
         pairs = pairs[pairs["scratch_iterations"] > pairs["pretrained_iterations"]]
@@ -186,8 +197,8 @@ def _long_scratch(
             at = "" if fraction is None else f" at {fraction * 100:g} %"
             return f"no from-scratch run trained longer than its pretrained twin{at}", None
         text = "; ".join(
-            f"{r.backbone} {r.fraction * 100:g} %: best scratch / pretrained = {r.ratio:.2f} "
-            f"({r.scratch_iterations:,} vs {r.pretrained_iterations:,} it.)"
+            f"{display_name(r.backbone)} {r.fraction * 100:g} %: best scratch / pretrained = "
+            f"{r.ratio:.2f} ({r.scratch_iterations:,} vs {r.pretrained_iterations:,} iterations)"
             for r in pairs.itertuples()
         )
         return text, holds(pairs["ratio"])

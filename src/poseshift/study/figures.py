@@ -6,6 +6,8 @@ logged reason, and any stale copy of it is removed so the report never shows old
 Figure functions take the study's tables and return a matplotlib Figure or None.
 """
 
+# ruff: noqa: RUF001  (typographic times, minus and dash signs are meant: readers see them)
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -90,8 +91,9 @@ def fig2b_error_vs_imagenet(t: StudyTables) -> Figure | None:
         _fit_legend(ax)
     axes[0].set_ylabel(ERROR_LABEL)
     fig.suptitle(f"Normalized error (pixel error / nose–eye distance) vs ImageNet top-1 — "
-                 f"{percent(t.fraction)} training data, final snapshot\n(marker: mean ± sd over "
-                 "shuffles, faint: each shuffle; line: least-squares fit over backbones)")  # fmt: skip
+                 f"{percent(t.fraction)} training data, final snapshot\n(marker: mean ± sd "
+                 "over shuffles, faint: each shuffle; line: least-squares fit over "
+                 "backbones)")  # fmt: skip
     backbone_legend(fig, backbones_by_top1(at), init_keys(inits))
     return fig
 
@@ -209,7 +211,9 @@ def fig4_gain(t: StudyTables) -> Figure | None:
 
 def fig9_scratch_train_vs_test(t: StudyTables) -> Figure | None:
     """Figure 9: from scratch, train vs within-domain test error (by fraction and top-1)."""
-    s = t.summary[(t.summary["init"] == "scratch") & t.summary["partition"].isin(["train", "within"])]
+    s = t.summary[
+        (t.summary["init"] == "scratch") & t.summary["partition"].isin(["train", "within"])
+    ]
     if s.empty:
         return skip("fig9", "no from-scratch runs")
     parts = present(s["partition"], ("train", "within"))
@@ -234,7 +238,8 @@ def fig9_scratch_train_vs_test(t: StudyTables) -> Figure | None:
         _fit_line(ax_b, t, "scratch", part, rows["imagenet_top1"].to_numpy(),
                   PARTITION_COLORS[part], part)  # fmt: skip
     ax_b.set(xlabel="ImageNet top-1 accuracy (%)", ylabel=ERROR_LABEL,
-             title=f"B: error vs ImageNet top-1 at {percent(t.fraction)} (ring: partition)")  # fmt: skip
+             title=f"B: error vs ImageNet top-1 at {percent(t.fraction)} "
+                   "(ring: partition)")  # fmt: skip
     _fit_legend(ax_b)
     fig.suptitle("Training from scratch: train vs within-domain test error (final snapshot)")
     keys = [Line2D([], [], color="0.3", ls=styles[p], label=PARTITION_LABELS[p]) for p in parts]

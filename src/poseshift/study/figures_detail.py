@@ -46,9 +46,11 @@ def _curve_panels(curves: pd.DataFrame) -> list[tuple[str, float]]:
     long = combos[combos["max"] > combos["max"].median()]
     if long.empty:
         backbones = set(combos["backbone"])
-        name = PAPER_CURVES if PAPER_CURVES in backbones else combos.loc[
-            combos["imagenet_top1"].idxmax(), "backbone"
-        ]
+        name = (
+            PAPER_CURVES
+            if PAPER_CURVES in backbones
+            else combos.loc[combos["imagenet_top1"].idxmax(), "backbone"]
+        )
         long = combos[combos["backbone"] == name]
     long = long.sort_values(["imagenet_top1", "fraction"])
     return list(zip(long["backbone"], long["fraction"], strict=True))[:MAX_CURVE_PANELS]
@@ -166,7 +168,8 @@ def example_frames(t: StudyTables) -> Figure | None:
     first = imread(next(iter(frames.values()))[0])
     aspect = first.shape[0] / first.shape[1]
     cols = max(len(f) for f in frames.values())
-    fig = new_figure(2.6 * cols, (2.6 * aspect + 0.35) * len(frames) + 0.6)
+    width = max(6.5, 2.6 * cols)  # wide enough for the title
+    fig = new_figure(width, (width / cols * aspect + 0.35) * len(frames) + 0.8)
     axes = fig.subplots(len(frames), cols, squeeze=False)
     for ax_row, (part, files) in zip(axes, frames.items(), strict=True):
         for ax in ax_row:
@@ -175,7 +178,7 @@ def example_frames(t: StudyTables) -> Figure | None:
             ax.imshow(imread(path))
             ax.set_title(f"{PARTITION_LABELS[part]}: {path.stem}", fontsize=8,
                          color=PARTITION_COLORS[part])  # fmt: skip
-    fig.suptitle(f"Best run: {row['run_id']}\n(OOD normalized error "
-                 f"{row['normalized_error']:.3f}, snapshot {int(row['iteration']):,}; green "
-                 "circle: human label, red cross: prediction)", fontsize=9)  # fmt: skip
+    fig.suptitle(f"Best run: {row['run_id']}\nOOD normalized error "
+                 f"{row['normalized_error']:.3f} at snapshot {int(row['iteration']):,}\n"
+                 "green circle: human label, red cross: prediction", fontsize=9)  # fmt: skip
     return fig

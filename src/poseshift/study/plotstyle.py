@@ -29,7 +29,7 @@ INIT_STYLES = {"imagenet": "-", "scratch": "--"}
 INIT_MARKERS = {"imagenet": "o", "scratch": "s"}
 _FAMILIES = {"mobilenetv2": "Greens", "resnet": "Oranges", "efficientnet": "Purples"}
 _FALLBACK = matplotlib.color_sequences["tab10"]
-ERROR_LABEL = "normalized error"  # pixel error / nose–eye distance (Figure 2A)
+ERROR_LABEL = "normalized error"  # pixel error / nose-eye distance (Figure 2A)
 PNG_DPI = 110
 RC = {
     "font.size": 9,
@@ -81,12 +81,11 @@ def percent(fraction: float) -> str:
 
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` atomically; returns both paths."""
-    paths = []
-    for fmt, extra in (("png", {"dpi": PNG_DPI}), ("svg", {"metadata": {"Date": None}})):
-        target = out_dir / f"{stem}.{fmt}"
-        write_atomic(target, lambda tmp, f=fmt, e=extra: fig.savefig(tmp, format=f, **e))
-        paths.append(target)
-    return paths
+    png, svg = out_dir / f"{stem}.png", out_dir / f"{stem}.svg"
+    write_atomic(png, lambda tmp: fig.savefig(tmp, format="png", dpi=PNG_DPI))
+    fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second one
+    write_atomic(svg, lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None}))
+    return [png, svg]
 
 
 def skip(name: str, why: str) -> None:

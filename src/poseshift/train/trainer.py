@@ -2,17 +2,18 @@
 
 A run directory holds everything needed to reproduce or resume: ``run.yaml`` (what was asked
 for, resolved), ``environment.json``, ``split.json`` (image membership), ``log.jsonl``,
-``checkpoints/last.pt`` (model, optimizer, RNG, iteration), ``snapshots/snapshot-<it>.pt``
-and ``done.json``. Re-running a finished run does nothing; an interrupted one resumes from
-its last checkpoint and continues exactly.
+``checkpoints/last.pt`` (model, optimizer, RNG, iteration), ``snapshots/snapshot-<it>.pt``,
+``tensorboard/`` (curves) and ``done.json``. Re-running a finished run does nothing; an
+interrupted one resumes from its last checkpoint and continues exactly. A run can train on
+several processes (``RunSpec.devices`` or torchrun; see ``distributed``) with the same result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,10 @@ from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic, write_json_atomic, write_text_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, save_posenet
+from poseshift.train import distributed
 from poseshift.train.config import TrainConfig
+from poseshift.train.curves import TrainingLog
+from poseshift.train.distributed import Ranks
 from poseshift.train.loss import pose_loss
 from poseshift.train.progress import TrainingProgress
 
@@ -47,6 +51,7 @@ class RunSpec:
     init: str = "imagenet"  # imagenet | scratch | path to a weights file
     preset: str = "paper"
     device: str = "auto"
+    devices: int = 1  # processes (one per GPU) of data-parallel training; >1 needs batch >1
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -90,12 +95,15 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
 def prepare_run_dir(
     run_dir: Path, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
 ) -> None:
-    """Write run.yaml, split.json, environment.json; refuse a dir holding another run."""
+    """Write run.yaml, split.json, environment.json; refuse a dir holding another run.
+
+    The device count may change between sessions: a run trains the same on any number.
+    """
     wanted = to_dict(spec)
     existing = run_dir / "run.yaml"
     if existing.exists():
         stored = yaml.safe_load(existing.read_text())
-        changed = [k for k in wanted if stored.get(k) != wanted[k]]
+        changed = [k for k in wanted if k != "devices" and stored.get(k) != wanted[k]]
         if changed:
             raise PoseshiftError(
                 f"{run_dir} holds a run with different settings ({changed[0]}: "
@@ -181,13 +189,18 @@ def _save_checkpoint(path: Path, model, optimizer, iteration: int) -> None:
     write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
-def _load_checkpoint(path: Path, model, optimizer) -> int:
+def _read_checkpoint(path: Path) -> dict | None:
+    if not path.exists():
+        return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as exc:
         raise PoseshiftError(
             f"checkpoint {path} cannot be read ({exc}); delete it to restart the run"
         ) from None
+
+
+def _restore(state: dict, model, optimizer) -> int:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
@@ -196,16 +209,34 @@ def _load_checkpoint(path: Path, model, optimizer) -> int:
     return int(state["iteration"])
 
 
-def _trim_log(path: Path, iteration: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+def _resume_hint(run_dir: Path) -> str:
+    path = run_dir / "checkpoints" / "last.pt"
     if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line and json.loads(line)["iteration"] <= iteration
-    ]
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
+        return "no checkpoint was written yet: running the same command again starts over"
+    iteration = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["iteration"]
+    return f"running the same command again resumes from the checkpoint at iteration {iteration}"
+
+
+def _finished(run_dir: Path) -> bool:
+    """done.json is there (and run.yaml still reads: a finished dir is a valid run dir)."""
+    if not (run_dir / "done.json").exists():
+        return False
+    read_spec(run_dir)
+    return True
+
+
+def _follow_log(path: Path, on_iteration: Callable[[int, dict], None]) -> Callable[[], None]:
+    """Call ``on_iteration`` for log records written since the last call (ranks elsewhere)."""
+    seen = [-1]
+
+    def poll() -> None:
+        lines = path.read_text().splitlines() if path.exists() else []
+        for record in map(json.loads, lines):
+            if record["iteration"] > seen[0]:
+                seen[0] = record["iteration"]
+                on_iteration(seen[0], {k: record[k] for k in ("total", "scoremap", "locref")})
+
+    return poll
 
 
 def train(
@@ -214,30 +245,57 @@ def train(
     on_iteration: Callable[[int, dict], None] | None = None,
     show_progress: bool = True,
 ) -> RunResult:
-    """Train (or resume, or skip) the run in ``run_dir``.
+    """Train (or resume, or skip) the run in ``run_dir``, in this process or several (DDP).
 
     ``on_iteration(iteration, losses)`` is called after every step (progress displays, tests
-    that interrupt a run); a KeyboardInterrupt there or from Ctrl-C saves a checkpoint.
+    that interrupt a run); a KeyboardInterrupt there or from Ctrl-C saves a checkpoint. With
+    several processes it runs here, for each logged iteration, and a KeyboardInterrupt makes
+    every rank stop after the same iteration.
     """
     run_dir = Path(run_dir)
+    device = pick_device(spec.device)
+    world = distributed.world_size(spec.devices)
+    distributed.check_batch(spec.train.batch_size, world, spec.preset)
+    if world == 1:
+        return _train(spec, run_dir, on_iteration, show_progress, Ranks(device=device))
+    follow = _follow_log(run_dir / "log.jsonl", on_iteration) if on_iteration else None
+    try:
+        return distributed.launch(
+            _train, (spec, run_dir, None, show_progress), world, device.type, poll=follow
+        )
+    except distributed.RankFailed as exc:
+        raise PoseshiftError(f"{exc}; {_resume_hint(run_dir)}") from None
+
+
+def _train(
+    spec: RunSpec,
+    run_dir: Path,
+    on_iteration: Callable[[int, dict], None] | None,
+    show_progress: bool,
+    ranks: Ranks,
+) -> RunResult:
+    """The training loop of one rank; rank 0 alone touches the run directory."""
     config = spec.train
-    if (run_dir / "done.json").exists():
-        read_spec(run_dir)
+    if ranks.on_main(lambda: _finished(run_dir)):
         return RunResult(run_dir, config.iterations, finished=True, skipped=True)
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
-    prepare_run_dir(run_dir, spec, membership, split, dataset.bodyparts)
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+
+    def open_run() -> dict | None:
+        prepare_run_dir(run_dir, spec, membership, split, dataset.bodyparts)
+        return _read_checkpoint(checkpoint)
+
+    state = ranks.on_main(open_run)
     train_indices = dataset.indices_of(membership["train"])
 
-    device = pick_device(spec.device)
     torch.manual_seed(config.seed)
-    model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init).to(device)
+    model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
+    model = model.to(ranks.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(model, config)
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-    start = _load_checkpoint(checkpoint, model, optimizer) if checkpoint.exists() else 0
-    _trim_log(run_dir / "log.jsonl", start)
+    start = _restore(state, model, optimizer) if state else 0
 
     size = training_size(dataset, train_indices, config)
     augment = Augmenter(config.augment, size, dataset.bodyparts)
@@ -248,59 +306,56 @@ def train(
         start,
         config.iterations,
         config.num_workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=ranks.device.type == "cuda",
+        rank=ranks.rank,
+        world=ranks.world,
     )
     codec = ScoremapCodec(8, config.pos_dist_thresh, config.locref_stdev)
-    step = _make_step(model, optimizer, codec, config, device)
+    step = _make_step(model, optimizer, codec, config, ranks)
     snapshots = set(config.snapshots) | {config.iterations}
 
     iteration = start
-    progress = TrainingProgress(config.iterations, start, enabled=show_progress)
+    progress = TrainingProgress(config.iterations, start, enabled=show_progress and ranks.is_main)
+    log = TrainingLog(run_dir, start, config.batch_size) if ranks.is_main else None
     try:
-        with progress, (run_dir / "log.jsonl").open("a") as log:
-            tick, logged = time.perf_counter(), start
+        with progress, log or contextlib.nullcontext():
             for images, keypoints in loader:
+                ranks.fault_point(iteration)
                 lr = config.lr_at(iteration, spec.init)
-                losses = step(images, keypoints, lr)
+                losses, stop = ranks.agree(step(images, keypoints, lr))
                 iteration += 1
                 progress.update(iteration, losses["total"])
-                if iteration % config.log_every == 0 or iteration == config.iterations:
-                    elapsed = time.perf_counter() - tick
-                    rate = config.batch_size * (iteration - logged) / max(elapsed, 1e-9)
-                    tick, logged = time.perf_counter(), iteration
-                    log.write(
-                        json.dumps(
-                            {
-                                "iteration": iteration,
-                                "lr": lr,
-                                **losses,
-                                "images_per_s": round(rate, 3),
-                            }
-                        )
-                        + "\n"
-                    )
-                    log.flush()
-                if iteration in snapshots:
-                    save_posenet(model, snapshot_path(run_dir, iteration))
-                if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
-                    _save_checkpoint(checkpoint, model, optimizer, iteration)
+                if log is not None:
+                    if iteration % config.log_every == 0 or iteration == config.iterations:
+                        log.write(iteration, lr, losses)
+                    if iteration in snapshots:
+                        save_posenet(model, snapshot_path(run_dir, iteration))
+                    if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
+                        _save_checkpoint(checkpoint, model, optimizer, iteration)
                 if on_iteration is not None:
                     on_iteration(iteration, losses)
+                if stop and iteration < config.iterations:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
-        _save_checkpoint(checkpoint, model, optimizer, iteration)
+        if ranks.is_main:
+            _save_checkpoint(checkpoint, model, optimizer, iteration)
         return RunResult(run_dir, iteration, finished=False)
-    write_json_atomic(
-        run_dir / "done.json", {"iterations": iteration, "snapshots": list_snapshots(run_dir)}
-    )
+    if ranks.is_main:
+        write_json_atomic(
+            run_dir / "done.json", {"iterations": iteration, "snapshots": list_snapshots(run_dir)}
+        )
     return RunResult(run_dir, iteration, finished=True)
 
 
-def _make_step(model, optimizer, codec: ScoremapCodec, config: TrainConfig, device):
-    """One optimization step on a batch of uint8 images and keypoints."""
+def _make_step(model, optimizer, codec: ScoremapCodec, config: TrainConfig, ranks: Ranks):
+    """One optimization step on this rank's slice of a batch of uint8 images and keypoints."""
+    device = ranks.device
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     memory = torch.channels_last if config.channels_last else torch.contiguous_format
-    forward = torch.compile(model) if config.compile else model
+    forward = ranks.parallel(model)
+    if config.compile:
+        forward = torch.compile(forward)
 
     def step(images: torch.Tensor, keypoints: torch.Tensor, lr: float) -> dict[str, float]:
         for group in optimizer.param_groups:
@@ -312,7 +367,7 @@ def _make_step(model, optimizer, codec: ScoremapCodec, config: TrainConfig, devi
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             outputs = {name: out.float() for name, out in forward(images).items()}
         targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
-        losses = pose_loss(outputs, targets, config.locref_loss_weight)
+        losses = ranks.global_loss(pose_loss(outputs, targets, config.locref_loss_weight), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
         scaler.step(optimizer)

@@ -1,0 +1,96 @@
+"""``poseshift analyze``, ``label-video`` and ``export``: use a trained run on videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from poseshift.cli.train import parse_size
+
+console = Console()
+
+RUN_HELP = "Run directory made by 'poseshift train'."
+SNAPSHOT_HELP = "Iteration number of the snapshot, or 'last'."
+PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU)."
+
+
+def _snapshot(text: str) -> str | int:
+    if text == "last":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"--snapshot takes 'last' or an iteration, got {text!r}") from None
+
+
+def analyze(
+    run_dir: Path = typer.Argument(..., help=RUN_HELP),
+    videos: list[Path] = typer.Argument(..., help="Video files to analyze."),
+    batch_size: int = typer.Option(8, help="Frames per network batch."),
+    resize: str | None = typer.Option(
+        None, help="Resize frames to WxH (default: the training global_scale)."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    dest: Path | None = typer.Option(None, help="Output folder (default: each video's folder)."),
+    snapshot: str = typer.Option("last", help=SNAPSHOT_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    overwrite: bool = typer.Option(False, help="Re-analyze videos that already have poses."),
+) -> None:
+    """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
+    from poseshift.predict.video import analyze_videos
+
+    outputs = analyze_videos(
+        run_dir,
+        videos,
+        batch_size=batch_size,
+        resize=parse_size(resize),
+        device=device,
+        dest=dest,
+        snapshot=_snapshot(snapshot),
+        precision=precision,
+        overwrite=overwrite,
+    )
+    for path in outputs:
+        console.print(f"poses in {path}")
+
+
+def label_video(
+    run_dir: Path = typer.Argument(..., help=RUN_HELP),
+    video: Path = typer.Argument(..., help="Video to draw on (analyzed first if needed)."),
+    pcutoff: float | None = typer.Option(
+        None, help="Hide keypoints below this likelihood (default: config.yaml's pcutoff)."
+    ),
+    dest: Path | None = typer.Option(None, help="Output folder (default: the video's folder)."),
+    snapshot: str = typer.Option("last", help=SNAPSHOT_HELP),
+    batch_size: int = typer.Option(8, help="Frames per network batch, if analysis runs."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+) -> None:
+    """Write <video><scorer>_labeled.mp4 with keypoints and the project's skeleton."""
+    from poseshift.predict.labeled_video import label_video as make_labeled_video
+
+    path = make_labeled_video(
+        run_dir,
+        video,
+        pcutoff=pcutoff,
+        dest=dest,
+        snapshot=_snapshot(snapshot),
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+    )
+    console.print(f"labeled video in {path}")
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help=RUN_HELP),
+    format: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    snapshot: str = typer.Option("last", help=SNAPSHOT_HELP),
+) -> None:
+    """Write RUN_DIR/export/<scorer>.onnx or .pt, with its preprocessing in <scorer>.json."""
+    from poseshift.predict.export import export_run
+
+    path = export_run(run_dir, format, _snapshot(snapshot))
+    console.print(f"model in {path}; preprocessing and decoding in {path.with_suffix('.json')}")

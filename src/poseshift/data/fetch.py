@@ -1,0 +1,351 @@
+"""Get the real Horse-10 benchmark data and leave a DeepLabCut project that ``load_project`` reads.
+
+The official archive is ``horse10.tar.xz`` of the Hugging Face dataset ``mwmathis/Horse-30``
+(licence CC BY-NC-SA 4.0). Its Git LFS pointer (dataset commit 0f27374, unchanged on main
+since) gives 806,263,192 bytes and the sha256 below; the download is checked against both.
+The archive's top folder is ``horse10/`` with ``labeled-data/<horse>/*.png`` and
+``CollectedData_Byron.h5`` per horse (as read by public scripts that use it). Whether it
+also holds a ``config.yaml`` is not documented, so one is written from the labels when absent.
+The project ends up at ``DEST/Horses-Byron-2019-05-08`` (the DeepLabCut project's name), with
+the official split and scale files copied beside its config when they are available.
+
+Downloads resume from ``DEST/horse10.tar.xz.part`` with HTTP Range requests; extraction
+refuses absolute paths, ``..``, links that leave the folder and device files, and happens in a
+staging folder that is renamed only when everything is in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import posixpath
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from lzma import LZMAError
+from pathlib import Path, PurePosixPath
+
+from poseshift import __version__
+from poseshift.data.project import load_project, read_labels, write_config
+from poseshift.errors import PoseshiftError
+
+DEFAULT_URL = "https://huggingface.co/datasets/mwmathis/Horse-30/resolve/main/horse10.tar.xz"
+OFFICIAL_SIZE = 806_263_192
+OFFICIAL_SHA256 = "562c172a608a8459def729e760a40bdd744c2b40e96bfe8b484ac7f4136be068"
+ARCHIVE_NAME = "horse10.tar.xz"
+PROJECT_NAME = "Horses-Byron-2019-05-08"
+LICENCE = (
+    "Horse-30 / Horse-10 (Mathis et al., WACV 2021) is licensed CC BY-NC-SA 4.0: "
+    "non-commercial use, with attribution, share-alike "
+    "(https://creativecommons.org/licenses/by-nc-sa/4.0/)"
+)
+SPLIT_FILES = (
+    "TrainTestInfo_shuffle1.csv",
+    "TrainTestInfo_shuffle2.csv",
+    "TrainTestInfo_shuffle3.csv",
+    "Horsescale.h5",
+    "LICENSE-Horse-10-benchmark.txt",
+)
+DEFAULT_SPLIT_FILES = Path("../shared/data/horse10")
+PAPER_FRACTIONS = [0.05, 0.1, 0.2, 0.5, 0.9]
+CHUNK = 1 << 20
+RETRYABLE_HTTP = (408, 425, 429, 500, 502, 503, 504)
+
+# progress(stage, done, total): stage is "download", "verify" or "extract"
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class FetchResult:
+    project: Path
+    archive: Path | None
+    sha256: str | None  # None when the project was already there
+    size: int | None
+    official: bool  # the archive is byte-identical to the published one
+    already: bool = False
+    split_files: list[str] = field(default_factory=list)
+    n_frames: int = 0
+    n_groups: int = 0
+
+
+def _noop(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+# ----------------------------------------------------------------------------- download
+
+
+def download(
+    url: str,
+    target: Path,
+    expected_size: int | None = None,
+    progress: Progress = _noop,
+    retries: int = 5,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` to ``target`` through ``target.part``, resuming after interruptions.
+
+    A server that ignores Range (answers 200) restarts the file from zero; a size that differs
+    from ``expected_size`` is an error before anything is written.
+    """
+    part = target.with_name(target.name + ".part")
+    for attempt in range(retries):
+        offset = part.stat().st_size if part.exists() else 0
+        if expected_size is not None and offset > expected_size:
+            part.unlink()
+            offset = 0
+        headers = {"User-Agent": f"poseshift/{__version__}", "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                _receive(url, response, part, offset, expected_size, progress)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset and offset == expected_size:
+                break  # the .part file was already complete
+            if exc.code == 416:
+                part.unlink(missing_ok=True)
+            elif exc.code not in RETRYABLE_HTTP or attempt == retries - 1:
+                raise PoseshiftError(
+                    f"{url} answered HTTP {exc.code} ({exc.reason}): check --url"
+                ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            if attempt == retries - 1:
+                raise PoseshiftError(
+                    f"download of {url} failed {retries} times ({type(exc).__name__}: {exc}); "
+                    f"run the same command again to resume from {part}"
+                ) from None
+        time.sleep(min(2 ** (attempt - 1), 30) if attempt else 0)
+    else:
+        raise PoseshiftError(f"{url} kept refusing the download range; try again later")
+    part.replace(target)
+    return target
+
+
+def _receive(
+    url: str,
+    response: http.client.HTTPResponse,
+    part: Path,
+    offset: int,
+    expected_size: int | None,
+    progress: Progress,
+) -> None:
+    """Append a 206 answer to ``part`` or rewrite it from a 200 answer."""
+    if offset and response.status == 206:
+        match = re.fullmatch(r"bytes (\d+)-\d+/(\d+)", response.headers.get("Content-Range", ""))
+        if not match or int(match[1]) != offset:
+            raise PoseshiftError(
+                f"{url} answered a range request with the wrong bytes "
+                f"({response.headers.get('Content-Range')!r}); delete {part} and try again"
+            )
+        total, mode = int(match[2]), "ab"
+    elif response.status == 200:
+        length = response.headers.get("Content-Length")
+        total, mode, offset = (int(length) if length else None), "wb", 0
+    else:
+        raise PoseshiftError(f"{url} answered HTTP {response.status}; expected the archive")
+    if expected_size is not None and total is not None and total != expected_size:
+        raise PoseshiftError(
+            f"{url} serves {total:,} bytes but the official archive has {expected_size:,}; "
+            "the file changed upstream or --url points elsewhere"
+        )
+    done = offset
+    progress("download", done, total)
+    with open(part, mode) as out:
+        while chunk := response.read(CHUNK):
+            out.write(chunk)
+            done += len(chunk)
+            progress("download", done, total)
+    if total is not None and done != total:
+        raise ConnectionError(f"connection closed after {done:,} of {total:,} bytes")
+
+
+def sha256_of(path: Path, progress: Progress = _noop) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest, size, done = hashlib.sha256(), path.stat().st_size, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+            done += len(block)
+            progress("verify", done, size)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def _refusal(member: tarfile.TarInfo) -> str | None:
+    """Why a member may not be extracted, or None."""
+    name = member.name
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "contains '..'"
+    if member.ischr() or member.isblk() or member.isfifo():
+        return "is a device or FIFO"
+    if member.issym() or member.islnk():
+        link = member.linkname.replace("\\", "/")
+        base = posixpath.dirname(name) if member.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, link))
+        if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            return f"links outside the archive folder (to {member.linkname!r})"
+    elif not (member.isfile() or member.isdir()):
+        return "is not a file, folder or link"
+    return None
+
+
+def extract_safely(archive: Path, folder: Path, progress: Progress = _noop) -> int:
+    """Extract ``archive`` (any tar compression) into ``folder``; returns the file count."""
+    count = 0
+    try:
+        with tarfile.open(archive, "r|*") as tar:
+            for member in tar:
+                why = _refusal(member)
+                if why:
+                    raise PoseshiftError(
+                        f"{archive} is refused: member {member.name!r} {why}; "
+                        "it is not a safe dataset archive"
+                    )
+                tar.extract(member, folder, filter="data")
+                count += member.isfile()
+                progress("extract", count, None)
+    except tarfile.FilterError as exc:
+        raise PoseshiftError(f"{archive} is refused: {exc}") from None
+    except (tarfile.TarError, EOFError, LZMAError, zlib.error, OSError) as exc:
+        raise PoseshiftError(
+            f"{archive} cannot be extracted ({type(exc).__name__}: {exc}): it is damaged or "
+            "not a tar archive; delete it and fetch again"
+        ) from None
+    return count
+
+
+def _project_root(folder: Path, archive: Path) -> Path:
+    """The shallowest folder holding labeled-data/ (the archive's DeepLabCut project)."""
+    found = sorted(
+        (p.parent for p in folder.rglob("labeled-data") if p.is_dir()),
+        key=lambda p: len(p.relative_to(folder).parts),
+    )
+    if not found:
+        raise PoseshiftError(
+            f"{archive} holds no labeled-data/ folder: it is not a DeepLabCut project archive"
+        )
+    return found[0]
+
+
+def _ensure_config(root: Path, final: Path, archive: Path) -> None:
+    """Write config.yaml from the label files when the archive has none."""
+    if (root / "config.yaml").is_file():
+        return
+    labels = sorted(root.glob("labeled-data/*/CollectedData_*.h5")) or sorted(
+        root.glob("labeled-data/*/CollectedData_*.csv")
+    )
+    if not labels:
+        raise PoseshiftError(
+            f"{archive} holds no labeled-data/*/CollectedData_*.h5 or .csv: no labels to use"
+        )
+    scorer = labels[0].stem.removeprefix("CollectedData_")
+    frame = read_labels(labels[0])
+    bodyparts = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
+    videos = sorted({p.parent.name for p in labels})
+    extra = {"TrainingFraction": PAPER_FRACTIONS, "project_path": str(final.resolve())}
+    write_config(root, scorer, bodyparts, videos, task="Horses", extra=extra)
+
+
+def _copy_split_files(root: Path, split_files: Path | None) -> list[str]:
+    """Copy the official split/scale files into the project (explicit folder must have them)."""
+    source = split_files if split_files is not None else DEFAULT_SPLIT_FILES
+    present = [name for name in SPLIT_FILES if (source / name).is_file()]
+    if split_files is not None and not any(n.startswith("TrainTestInfo") for n in present):
+        raise PoseshiftError(
+            f"--split-files {split_files} holds no TrainTestInfo_shuffle*.csv: point it at a "
+            "copy of github.com/amathislab/Horse-10-benchmark"
+        )
+    for name in present:
+        shutil.copy2(source / name, root / name)
+    return present
+
+
+# ----------------------------------------------------------------------------- install
+
+
+def _expected_sha(sha256: str | None, use_official: bool) -> str | None:
+    if sha256 is None:
+        return OFFICIAL_SHA256 if use_official else None
+    value = sha256.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise PoseshiftError(f"--sha256 must be 64 hexadecimal digits, got {sha256!r}")
+    return value
+
+
+def fetch_horse10(
+    dest: str | Path,
+    url: str | None = None,
+    archive: str | Path | None = None,
+    sha256: str | None = None,
+    split_files: str | Path | None = None,
+    progress: Progress = _noop,
+) -> FetchResult:
+    """Download (or take ``archive``), verify, extract and install the Horse-30 project.
+
+    Leaves ``DEST/Horses-Byron-2019-05-08``; a finished install is not repeated. The default
+    URL is checked against the official size and sha256; another URL or a local archive
+    against ``sha256`` when given.
+    """
+    dest = Path(dest)
+    final = dest / PROJECT_NAME
+    if (final / "config.yaml").is_file():
+        return FetchResult(final, None, None, None, False, already=True)
+    if final.exists():
+        raise PoseshiftError(f"{final} exists but holds no config.yaml: move it away first")
+    dest.mkdir(parents=True, exist_ok=True)
+    official_url = archive is None and (url is None or url == DEFAULT_URL)
+    expected = _expected_sha(sha256, official_url)
+    if archive is not None:
+        source = Path(archive)
+        if not source.is_file():
+            raise PoseshiftError(f"--archive {source} does not exist")
+    else:
+        source = dest / ARCHIVE_NAME
+        if not source.is_file():
+            size = OFFICIAL_SIZE if official_url else None
+            download(url or DEFAULT_URL, source, size, progress)
+    digest = sha256_of(source, progress)
+    if expected is not None and digest != expected:
+        note = "the file was deleted; run the command again"
+        if archive is None:
+            source.unlink()
+        else:
+            note = "use the official horse10.tar.xz or pass the right --sha256"
+        raise PoseshiftError(
+            f"sha256 of {source} is {digest}, expected {expected}: the archive is corrupt or "
+            f"another file; {note}"
+        )
+    staging = Path(tempfile.mkdtemp(prefix=".horse10-staging-", dir=dest))
+    try:
+        extract_safely(source, staging, progress)
+        root = _project_root(staging, source)
+        _ensure_config(root, final, source)
+        copied = _copy_split_files(root, Path(split_files) if split_files else None)
+        dataset = load_project(root)
+        root.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return FetchResult(
+        project=final,
+        archive=source,
+        sha256=digest,
+        size=source.stat().st_size,
+        official=digest == OFFICIAL_SHA256,
+        split_files=copied,
+        n_frames=len(dataset),
+        n_groups=len(dataset.group_names),
+    )

@@ -1,0 +1,160 @@
+"""Horse-C: a run's errors on corrupted copies of its test images.
+
+For every corruption and severity in a folder made by ``poseshift data corrupt``, the run's
+snapshot predicts the corrupted within-domain and out-of-domain images. Errors are normalized
+by the clean project's scales, so the numbers compare directly with ``metrics.json``; the same
+images are also scored clean. The summary is the mean over all corruptions and severities (the
+WACV paper's Horse-C mean corruption error: a plain mean of errors, not ImageNet-C's
+AlexNet-relative mCE). Results go to ``RUN_DIR/eval/snapshot-<it>/corruptions.json``, which is
+rewritten after every corruption and severity so an interrupted evaluation resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from poseshift.data.corrupt import TEST_PARTITIONS, read_manifest
+from poseshift.data.corruptions import CORRUPTIONS
+from poseshift.data.project import load_project
+from poseshift.data.scale import image_scales
+from poseshift.errors import PoseshiftError
+from poseshift.evaluate.evaluate import choose_snapshots, default_scale_pair
+from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
+from poseshift.fsutil import write_json_atomic
+from poseshift.models.codec import ScoremapCodec
+from poseshift.predict.images import predict_images
+from poseshift.train.trainer import pick_device, read_spec, snapshot_path
+
+SUMMARY_KEYS = ("error_px", "normalized_error", "pck")
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def summarize_corruptions(results: dict, partitions: Sequence[str]) -> tuple[dict, dict]:
+    """(mean over every corruption and severity, mean over severities per corruption)."""
+
+    def mean_of(cells: list[dict]) -> dict:
+        return {
+            part: {key: _mean([cell[part][key] for cell in cells]) for key in SUMMARY_KEYS}
+            for part in partitions
+        }
+
+    every = [cell for by_severity in results.values() for cell in by_severity.values()]
+    per_corruption = {name: mean_of(list(cells.values())) for name, cells in results.items()}
+    return mean_of(every), per_corruption
+
+
+def _check_coverage(manifest: dict, parts: dict[str, list[str]], run: Path, folder: Path) -> None:
+    available = set().union(*manifest["partitions"].values())
+    for part, images in parts.items():
+        missing = [x for x in images if x not in available]
+        if missing:
+            raise PoseshiftError(
+                f"{folder} lacks {len(missing)} {part} image(s) of run {run}, e.g. "
+                f"{missing[0]!r}: it was made from split {manifest['split']!r} shuffle "
+                f"{manifest['shuffle']}; corrupt the run's split and shuffle instead"
+            )
+
+
+def evaluate_corruptions(
+    run_dir: str | Path,
+    corruptions_dir: str | Path,
+    snapshots: str | int = "last",
+    scale_pair: Sequence[str] | None = None,
+    scale_file: str | Path | None = None,
+    threshold: float = PCK_THRESHOLD,
+    batch_size: int = 8,
+    device: str = "auto",
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Score the chosen snapshots on every corrupted copy; finished reports are reused."""
+    from poseshift.models.posenet import load_posenet
+
+    run_dir, folder = Path(run_dir), Path(corruptions_dir)
+    manifest = read_manifest(folder)
+    spec = read_spec(run_dir)
+    chosen = choose_snapshots(run_dir, snapshots)
+    membership = json.loads((run_dir / "split.json").read_text())
+    dataset = load_project(spec.project)
+    if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
+        raise PoseshiftError(
+            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
+            f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
+        )
+    parts = {p: membership[p] for p in TEST_PARTITIONS if membership.get(p)}
+    if not parts:
+        raise PoseshiftError(f"run {run_dir} has no within or ood test images to corrupt")
+    _check_coverage(manifest, parts, run_dir, folder)
+    pair = scale_pair or (None if scale_file else default_scale_pair(dataset))
+    scales = image_scales(dataset, pair, scale_file)
+    rows = {p: dataset.indices_of(images) for p, images in parts.items()}
+    everything = np.concatenate(list(rows.values()))
+    pcutoff = float(dataset.config.get("pcutoff") or 0.6)
+    codec = ScoremapCodec(8, spec.train.pos_dist_thresh, spec.train.locref_stdev)
+    cells = [(c, s) for c in CORRUPTIONS for s in manifest["done"].get(c, [])]
+    if not cells:
+        raise PoseshiftError(f"{folder}/manifest.json lists no finished corrupted copies")
+    source = {  # what the cached report depends on
+        "corruptions_dir": str(folder.resolve()),
+        **{k: manifest[k] for k in ("split", "shuffle", "seed", "images_sha256")},
+        "scale": list(pair) if pair else str(scale_file),
+        "threshold": threshold,
+    }
+    target = pick_device(device)
+
+    def score(model, root: Path) -> dict:
+        poses = predict_images(
+            model,
+            dataclasses.replace(dataset, root=root),
+            everything,
+            codec,
+            spec.train.augment.global_scale,
+            batch_size,
+            target,
+        )
+        out, start = {}, 0
+        for part, index in rows.items():
+            predicted = poses[start : start + len(index)]
+            start += len(index)
+            errors = pixel_errors(predicted, dataset.keypoints[index])
+            out[part] = summarize(errors, scales[index], predicted[..., 2], threshold, pcutoff)
+        return out
+
+    reports = []
+    for iteration in chosen:
+        path = run_dir / "eval" / f"snapshot-{iteration:07d}" / "corruptions.json"
+        report = json.loads(path.read_text()) if path.exists() and not force else None
+        if report is None or report.get("source") != source:
+            report = {"snapshot": iteration, "source": source, "clean": None, "results": {}}
+        todo = [(c, s) for c, s in cells if str(s) not in report["results"].get(c, {})]
+        fresh = todo or report["clean"] is None
+        model = load_posenet(snapshot_path(run_dir, iteration)) if fresh else None
+        if report["clean"] is None:
+            report["clean"] = score(model, dataset.root)
+        for n, (corruption, severity) in enumerate(todo, start=1):
+            root = folder / corruption / str(severity)
+            if not (root / "config.yaml").is_file():
+                raise PoseshiftError(
+                    f"{root} is missing; make it again with 'poseshift data corrupt'"
+                )
+            report["results"].setdefault(corruption, {})[str(severity)] = score(model, root)
+            report["complete"] = False
+            write_json_atomic(path, report)
+            if progress:
+                progress(n, len(todo))
+        report["mean"], report["per_corruption"] = summarize_corruptions(
+            report["results"], list(parts)
+        )
+        report["complete"] = True
+        write_json_atomic(path, report)
+        reports.append(report)
+    return reports

@@ -1,0 +1,74 @@
+"""``poseshift export``: ONNX and TorchScript models that match PyTorch, with their recipe."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_video import make_run
+from typer.testing import CliRunner
+
+from poseshift.cli import app
+from poseshift.errors import PoseshiftError
+from poseshift.models.posenet import load_posenet
+from poseshift.predict.export import export_run
+from poseshift.train.trainer import snapshot_path
+
+NAME = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
+SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("export"))
+
+
+def _reference(run: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    model = load_posenet(snapshot_path(run, 6)).eval()
+    images = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+    with torch.no_grad():
+        outputs = model(images)
+    return images.numpy(), {k: v.numpy() for k, v in outputs.items()}
+
+
+def test_torchscript_matches_pytorch(run: Path) -> None:
+    path = export_run(run, "torchscript")
+    assert path == run / "export" / f"{NAME}.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated upstream
+        module = torch.jit.load(str(path))
+    for shape in SHAPES:
+        images, expected = _reference(run, shape)
+        with torch.no_grad():
+            scoremaps, locref = module(torch.from_numpy(images))
+        np.testing.assert_allclose(scoremaps.numpy(), expected["scoremaps"], atol=1e-5)
+        np.testing.assert_allclose(locref.numpy(), expected["locref"], atol=1e-5)
+    recipe = json.loads(path.with_suffix(".json").read_text())
+    assert recipe["bodyparts"] == ["Nose", "Eye", "Tail"]
+    assert recipe["preprocessing"]["resize_factor"] == 0.8
+    assert len(recipe["preprocessing"]["mean"]) == 3 and recipe["decoding"]["stride"] == 8
+
+
+def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    result = CliRunner().invoke(app, ["export", str(run), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    path = run / "export" / f"{NAME}.onnx"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"]
+    for shape in SHAPES:
+        images, expected = _reference(run, shape)
+        scoremaps, locref = session.run(["scoremaps", "locref"], {"images": images})
+        np.testing.assert_allclose(scoremaps, expected["scoremaps"], atol=1e-4)
+        np.testing.assert_allclose(locref, expected["locref"], atol=1e-4)
+    assert json.loads(path.with_suffix(".json").read_text())["format"] == "onnx"
+
+
+def test_unknown_format_is_an_error(run: Path) -> None:
+    with pytest.raises(PoseshiftError, match="export format must be one of"):
+        export_run(run, "tflite")

@@ -1,0 +1,184 @@
+"""``analyze`` and ``label-video`` on short synthetic clips with a tiny trained run."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from tiny_video import cut_mdat, make_run, read_frames, write_video
+from typer.testing import CliRunner
+
+import poseshift.predict.video as video_module
+from poseshift.cli import app
+from poseshift.data.project import PoseDataset
+from poseshift.errors import PoseshiftError
+from poseshift.models.codec import ScoremapCodec
+from poseshift.models.posenet import load_posenet
+from poseshift.predict.images import predict_images
+from poseshift.predict.labeled_video import label_video
+from poseshift.predict.video import analyze_videos
+from poseshift.train.trainer import snapshot_path
+
+SCORER = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Two shared cores: one intra-op thread keeps tiny forward passes fast and steady."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("video"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("clip") / "mouse.mp4", frames=12)
+
+
+def test_outputs_have_deeplabcuts_layout(run: Path, clip: Path, tmp_path: Path) -> None:
+    [h5] = analyze_videos(run, [clip], batch_size=5, dest=tmp_path, show_progress=False)
+    assert h5 == tmp_path / f"mouse{SCORER}.h5"
+    table = pd.read_hdf(h5)  # as DeepLabCut reads it: no key
+    assert table.columns.names == ["scorer", "bodyparts", "coords"]
+    assert table.columns.levels[0].tolist() == [SCORER]
+    assert table.columns.get_level_values("bodyparts")[::3].tolist() == ["Nose", "Eye", "Tail"]
+    assert table.columns.get_level_values("coords")[:3].tolist() == ["x", "y", "likelihood"]
+    assert (table.dtypes == np.float64).all()
+    assert table.index.tolist() == list(range(12)) and table.index.dtype.kind == "i"
+    with pd.HDFStore(h5, "r") as store:
+        assert store.keys() == ["/df_with_missing"]
+        assert store.get_storer("df_with_missing").is_table
+    likelihood = table.xs("likelihood", level="coords", axis=1).to_numpy()
+    assert ((likelihood >= 0) & (likelihood <= 1)).all()
+    csv = pd.read_csv(h5.with_suffix(".csv"), header=[0, 1, 2], index_col=0)
+    np.testing.assert_allclose(csv.to_numpy(), table.to_numpy(), rtol=1e-9)
+    meta = pickle.loads((tmp_path / f"mouse{SCORER}_meta.pickle").read_bytes())["data"]
+    assert meta["nframes"] == 12 and meta["fps"] == pytest.approx(10.0)
+    assert meta["frame_dimensions"] == (64, 48) and meta["Scorer"] == SCORER
+    assert meta["cropping"] is False and meta["cropping_parameters"] == [0, 64, 0, 48]
+
+
+def test_predictions_match_predict_images_on_the_same_frames(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    frames = read_frames(clip)
+    names = []
+    for i, frame in enumerate(frames):
+        names.append(f"frames/{i:03d}.png")
+        (tmp_path / "frames").mkdir(exist_ok=True)
+        Image.fromarray(frame).save(tmp_path / names[-1])
+    dataset = PoseDataset(
+        root=tmp_path,
+        scorer="x",
+        bodyparts=["Nose", "Eye", "Tail"],
+        images=names,
+        keypoints=np.full((len(names), 3, 2), np.nan, np.float32),
+        groups=["clip"] * len(names),
+        image_sizes=np.tile([64, 48], (len(names), 1)),
+    )
+    model = load_posenet(snapshot_path(run, 6))
+    expected = predict_images(model, dataset, range(len(names)), ScoremapCodec(), 0.8, 1)
+    for batch_size in (1, 5):
+        [h5] = analyze_videos(
+            run, [clip], batch_size, dest=tmp_path / f"b{batch_size}", show_progress=False
+        )
+        got = pd.read_hdf(h5).to_numpy().reshape(-1, 3, 3)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_resize_maps_predictions_back_to_video_pixels(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    [h5] = analyze_videos(run, [clip], 4, resize=(32, 24), dest=tmp_path, show_progress=False)
+    model = load_posenet(snapshot_path(run, 6)).eval()
+    frame = cv2.resize(read_frames(clip)[3], (32, 24), interpolation=cv2.INTER_AREA)
+    with torch.no_grad():
+        out = model(model.normalize(torch.from_numpy(frame).permute(2, 0, 1)[None]))
+    expected = ScoremapCodec().decode(out["scoremaps"], out["locref"], scale=(2.0, 2.0))[0]
+    got = pd.read_hdf(h5).to_numpy().reshape(-1, 3, 3)[3]
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
+    meta = pickle.loads(h5.with_name(f"{h5.stem}_meta.pickle").read_bytes())["data"]
+    assert meta["input_size"] == (32, 24)
+
+
+def test_several_videos_share_one_model_load(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads = []
+
+    def counting_load(path, *args, **kwargs):
+        loads.append(path)
+        return load_posenet(path, *args, **kwargs)
+
+    monkeypatch.setattr(video_module, "load_posenet", counting_load)
+    videos = [write_video(tmp_path / "a.mp4", 5), write_video(tmp_path / "b.mp4", 9)]
+    outputs = analyze_videos(run, videos, batch_size=4, show_progress=False)
+    assert len(loads) == 1
+    assert [len(pd.read_hdf(p)) for p in outputs] == [5, 9]
+    stamp = outputs[0].stat().st_mtime_ns
+    assert analyze_videos(run, videos, show_progress=False) == outputs  # already analyzed
+    assert len(loads) == 1 and outputs[0].stat().st_mtime_ns == stamp
+
+
+def test_unreadable_video_is_a_one_line_error_and_nothing_is_written(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])  # moov atom lost
+    out = tmp_path / "out"
+    with pytest.raises(PoseshiftError, match=r"cannot decode video .*broken\.mp4"):
+        analyze_videos(run, [clip, broken], dest=out, show_progress=False)
+    assert not out.exists()
+    with pytest.raises(PoseshiftError, match=r"missing\.mp4 does not exist"):
+        analyze_videos(run, [tmp_path / "missing.mp4"], show_progress=False)
+    result = runner.invoke(app, ["analyze", str(run), str(broken), "--dest", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot decode video")
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_truncated_video_keeps_readable_frames_with_a_warning(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    truncated = cut_mdat(clip, tmp_path / "cut.mp4", keep=0.5)
+    readable = len(read_frames(truncated))
+    assert 0 < readable < 12
+    with pytest.warns(UserWarning, match=f"decoded {readable} of 12 frames"):
+        [h5] = analyze_videos(run, [truncated], batch_size=4, show_progress=False)
+    assert len(pd.read_hdf(h5)) == readable
+
+
+def test_label_video_draws_every_frame(run: Path, clip: Path, tmp_path: Path) -> None:
+    path = label_video(run, clip, pcutoff=0.0, dest=tmp_path, show_progress=False)
+    assert path == tmp_path / f"mouse{SCORER}_labeled.mp4"
+    labeled = read_frames(path)
+    assert len(labeled) == 12 and labeled[0].shape == (48, 64, 3)
+    assert np.abs(labeled[0].astype(int) - read_frames(clip)[0]).mean() > 1  # dots drawn
+    result = runner.invoke(
+        app,
+        ["label-video", str(run), str(clip), "--dest", str(tmp_path / "cli"), "--pcutoff", "0.5"],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(read_frames(tmp_path / "cli" / path.name)) == 12
+
+
+def test_analyze_cli(run: Path, clip: Path, tmp_path: Path) -> None:
+    args = ["analyze", str(run), str(clip), "--dest", str(tmp_path), "--resize", "32x24"]
+    result = runner.invoke(app, [*args, "--batch-size", "3", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_hdf(tmp_path / f"mouse{SCORER}.h5")) == 12
+    result = runner.invoke(app, [*args, "--precision", "fp64"])
+    assert result.exit_code == 2 and "precision must be one of" in result.stderr
