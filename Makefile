@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/poseshift data info $(SHARED)/openfield/openfield-Pranav-2018-10-30
+	$(VENV)/bin/poseshift demo --out poseshift-demo --openfield $(SHARED)/openfield/openfield-Pranav-2018-10-30
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,0 +1,31 @@
+"""``poseshift demo --quick``: the whole story end to end, small enough for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from conftest import OPENFIELD
+from typer.testing import CliRunner
+
+from poseshift.cli import app
+
+
+def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out),
+                                      "--openfield", str(OPENFIELD)])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(out / "study" / "results.csv")
+    assert results["backbone"].nunique() >= 3
+    assert set(results["partition"]) == {"train", "within", "ood"}
+    assert results["fraction"].nunique() == 2
+    report = (out / "study" / "report.html").read_text()
+    assert "data:image/png;base64," in report
+    [h5] = (out / "openfield-analysis").glob("*.h5")
+    poses = pd.read_hdf(h5)
+    assert poses.columns.names == ["scorer", "bodyparts", "coords"]
+    assert len(poses) == 24
+    assert list((out / "openfield-analysis").glob("*_labeled.mp4"))
+    text = " ".join(result.output.split())
+    assert "report:" in text and "normalized error" in text
