@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from poseshift.data.project import PoseDataset, write_project
 from poseshift.train.config import TrainConfig
@@ -16,6 +17,16 @@ from poseshift.train.trainer import RunSpec
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
 HORSE10 = SHARED / "horse10"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on two shared cores torch's spinning threads made tests up to 10x
+    slower when a neighbour was busy; one thread keeps tiny models fast and steady."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
