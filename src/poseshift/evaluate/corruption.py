@@ -20,15 +20,14 @@ import numpy as np
 
 from poseshift.data.corrupt import TEST_PARTITIONS, read_manifest
 from poseshift.data.corruptions import CORRUPTIONS
-from poseshift.data.project import load_project
 from poseshift.data.scale import image_scales
 from poseshift.errors import PoseshiftError
-from poseshift.evaluate.evaluate import choose_snapshots, default_scale_pair
+from poseshift.evaluate.evaluate import choose_snapshots, load_run_data, scale_pair_for
 from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
 from poseshift.fsutil import write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.predict.images import predict_images
-from poseshift.train.trainer import pick_device, read_spec, snapshot_path
+from poseshift.train.trainer import pick_device, snapshot_path
 
 SUMMARY_KEYS = ("error_px", "normalized_error", "pck")
 
@@ -81,20 +80,13 @@ def evaluate_corruptions(
 
     run_dir, folder = Path(run_dir), Path(corruptions_dir)
     manifest = read_manifest(folder)
-    spec = read_spec(run_dir)
+    spec, membership, dataset = load_run_data(run_dir)
     chosen = choose_snapshots(run_dir, snapshots)
-    membership = json.loads((run_dir / "split.json").read_text())
-    dataset = load_project(spec.project)
-    if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
-        raise PoseshiftError(
-            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
-            f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
-        )
     parts = {p: membership[p] for p in TEST_PARTITIONS if membership.get(p)}
     if not parts:
         raise PoseshiftError(f"run {run_dir} has no within or ood test images to corrupt")
     _check_coverage(manifest, parts, run_dir, folder)
-    pair = scale_pair or (None if scale_file else default_scale_pair(dataset))
+    pair = scale_pair_for(dataset, scale_pair, scale_file)
     scales = image_scales(dataset, pair, scale_file)
     rows = {p: dataset.indices_of(images) for p, images in parts.items()}
     everything = np.concatenate(list(rows.values()))

@@ -19,7 +19,14 @@ from poseshift.fsutil import write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.predict.images import predict_images
 from poseshift.predict.outputs import poses_frame, write_poses
-from poseshift.train.trainer import list_snapshots, pick_device, read_spec, snapshot_path
+from poseshift.train.curves import log_evaluation
+from poseshift.train.trainer import (
+    RunSpec,
+    list_snapshots,
+    pick_device,
+    read_spec,
+    snapshot_path,
+)
 
 
 def choose_snapshots(run_dir: Path, which: str | int) -> list[int]:
@@ -51,6 +58,26 @@ def default_scale_pair(dataset: PoseDataset) -> tuple[str, str]:
     return pair
 
 
+def load_run_data(run_dir: Path) -> tuple[RunSpec, dict, PoseDataset]:
+    """A run's spec, its split membership and its project, checked to belong together."""
+    spec = read_spec(run_dir)
+    membership = json.loads((run_dir / "split.json").read_text())
+    dataset = load_project(spec.project)
+    if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
+        raise PoseshiftError(
+            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
+            f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
+        )
+    return spec, membership, dataset
+
+
+def scale_pair_for(
+    dataset: PoseDataset, scale_pair: Sequence[str] | None, scale_file: str | Path | None
+) -> Sequence[str] | None:
+    """The bodypart pair that normalizes errors; None when an official scale file is used."""
+    return scale_pair or (None if scale_file else default_scale_pair(dataset))
+
+
 def evaluate_run(
     run_dir: str | Path,
     snapshots: str | int = "last",
@@ -66,17 +93,9 @@ def evaluate_run(
     from poseshift.models.posenet import load_posenet
 
     run_dir = Path(run_dir)
-    spec = read_spec(run_dir)
+    spec, membership, dataset = load_run_data(run_dir)
     chosen = choose_snapshots(run_dir, snapshots)
-    membership = json.loads((run_dir / "split.json").read_text())
-    dataset = load_project(spec.project)
-    if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
-        raise PoseshiftError(
-            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
-            f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
-        )
-    pair = scale_pair or (None if scale_file else default_scale_pair(dataset))
-    scales = image_scales(dataset, pair, scale_file)
+    scales = image_scales(dataset, scale_pair_for(dataset, scale_pair, scale_file), scale_file)
     rows = {part: dataset.indices_of(membership[part]) for part in PARTITIONS}
     everything = np.concatenate([rows[p] for p in PARTITIONS])
     pcutoff = float(dataset.config.get("pcutoff") or 0.6)
@@ -126,5 +145,6 @@ def evaluate_run(
         )
         write_poses(out_dir / "predictions.h5", frame, csv=False)
         write_json_atomic(out_dir / "metrics.json", metrics)
+        log_evaluation(run_dir, metrics)  # TensorBoard, next to the training curves
         results.append(metrics)
     return results
