@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from conftest import OPENFIELD
 from typer.testing import CliRunner
 
+from conftest import OPENFIELD
 from poseshift.cli import app
 
 
 def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out),
-                                      "--openfield", str(OPENFIELD)])
+    result = CliRunner().invoke(
+        app, ["demo", "--quick", "--out", str(out), "--openfield", str(OPENFIELD)]
+    )
     assert result.exit_code == 0, result.output
     results = pd.read_csv(out / "study" / "results.csv")
     assert results["backbone"].nunique() >= 3
