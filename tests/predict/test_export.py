@@ -9,22 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_video import make_run
+from tiny_video import tiny_run
 from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.errors import PoseshiftError
 from poseshift.models.posenet import load_posenet
-from poseshift.predict.export import export_run
+from poseshift.predict.export import export_run, recipe_path
 from poseshift.train.trainer import snapshot_path
 
 NAME = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
 SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("export"))
+    return tiny_run(tmp_path_factory)
 
 
 def _reference(run: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -47,7 +55,7 @@ def test_torchscript_matches_pytorch(run: Path) -> None:
             scoremaps, locref = module(torch.from_numpy(images))
         np.testing.assert_allclose(scoremaps.numpy(), expected["scoremaps"], atol=1e-5)
         np.testing.assert_allclose(locref.numpy(), expected["locref"], atol=1e-5)
-    recipe = json.loads(path.with_suffix(".json").read_text())
+    recipe = json.loads(recipe_path(path).read_text())
     assert recipe["bodyparts"] == ["Nose", "Eye", "Tail"]
     assert recipe["preprocessing"]["resize_factor"] == 0.8
     assert len(recipe["preprocessing"]["mean"]) == 3 and recipe["decoding"]["stride"] == 8
@@ -66,7 +74,7 @@ def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
         scoremaps, locref = session.run(["scoremaps", "locref"], {"images": images})
         np.testing.assert_allclose(scoremaps, expected["scoremaps"], atol=1e-4)
         np.testing.assert_allclose(locref, expected["locref"], atol=1e-4)
-    assert json.loads(path.with_suffix(".json").read_text())["format"] == "onnx"
+    assert json.loads(recipe_path(path).read_text())["format"] == "onnx"
 
 
 def test_unknown_format_is_an_error(run: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from poseshift.train.trainer import train
 
@@ -23,14 +24,28 @@ def _root_conftest():
 
 
 _ROOT = _root_conftest()
-make_project, spec_for, TINY = _ROOT.make_project, _ROOT.spec_for, _ROOT.TINY
+make_project, spec_for = _ROOT.make_project, _ROOT.spec_for
 
 
-def make_run(root: Path) -> Path:
-    """A 6-iteration MobileNetV2-0.35 run on a generated 3-bodypart project (skeleton Nose-Eye)."""
-    make_project(root / "proj", groups=2, frames=3)
-    train(spec_for(root / "proj"), root / "run", show_progress=False)
-    return root / "run"
+_RUNS: dict[str, Path] = {}
+
+
+def tiny_run(tmp_path_factory) -> Path:
+    """A 6-iteration MobileNetV2-0.35 run on a generated 3-bodypart project (skeleton Nose-Eye).
+
+    Trained once per session and shared by the test modules (they only add files to it).
+    """
+    if "run" not in _RUNS:
+        root = tmp_path_factory.mktemp("tiny-run")
+        make_project(root / "proj", groups=2, frames=3)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # 4x faster than 2 threads on two busy shared cores
+        try:
+            train(spec_for(root / "proj"), root / "run", show_progress=False)
+        finally:
+            torch.set_num_threads(threads)
+        _RUNS["run"] = root / "run"
+    return _RUNS["run"]
 
 
 def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)) -> Path:

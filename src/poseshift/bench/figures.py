@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ def plot_speed(frame: pd.DataFrame, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     sizes = sorted(set(frame["size"]))
     backbones = list(dict.fromkeys(frame["backbone"]))
@@ -43,6 +45,9 @@ def plot_speed(frame: pd.DataFrame, path: str | Path) -> Path:
                 )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        batches = sorted(set(frame["batch_size"]))
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(f"Video frame size: {size} x {size}")
         ax.set_xlabel("Batch size")
         ax.grid(True, which="both", alpha=0.3)
@@ -52,7 +57,7 @@ def plot_speed(frame: pd.DataFrame, path: str | Path) -> Path:
         fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
     context = [str(frame[c].iloc[0]) for c in ("device", "precision") if c in frame]
     fig.suptitle("Inference speed vs batch size" + (f" ({', '.join(context)})" if context else ""))
-    fig.tight_layout(rect=(0, 0.08 + 0.03 * (len(labels) // 4), 1, 1))
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * math.ceil(len(labels) / 4), 1, 1))
     try:
         return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     finally:

@@ -57,21 +57,22 @@ def _sync(device: torch.device) -> None:
 def model_fps(
     predictor: VideoPredictor, size: int, batch_size: int, max_seconds: float, min_seconds: float
 ) -> tuple[float, int, float]:
-    """(FPS, frames, seconds) of the network alone on a size x size batch."""
+    """(FPS, frames, seconds) of the network alone on a size x size batch.
+
+    FPS uses the median batch time, which shrugs off the stalls a busy shared machine adds.
+    """
     device = predictor.device
     images = torch.randn(batch_size, 3, size, size, device=device)
     for _ in range(3 if device.type == "cuda" else 1):
         predictor.forward(images)
     _sync(device)
-    repeats, start = 0, time.perf_counter()
-    while True:
+    times: list[float] = []
+    while sum(times) < max_seconds and (len(times) < 3 or sum(times) < min_seconds):
+        start = time.perf_counter()
         predictor.forward(images)
         _sync(device)
-        repeats += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= max_seconds or (repeats >= 3 and elapsed >= min_seconds):
-            break
-    return batch_size * repeats / elapsed, batch_size * repeats, elapsed
+        times.append(time.perf_counter() - start)
+    return batch_size / float(np.median(times)), batch_size * len(times), sum(times)
 
 
 def synthetic_clip(path: Path, frames: int, size: tuple[int, int] = (640, 480)) -> Path:
@@ -111,6 +112,7 @@ def run_speed_benchmark(
         if "video" in modes and video is None:
             video = synthetic_clip(Path(tmp) / "synthetic.mp4", frames)
         clip_frames = min(frames, probe_video(video).frame_count) if "video" in modes else 0
+        plan = _Plan(video, clip_frames, max_seconds, min_seconds, tuple(modes))
         for backbone in backbones:
             torch.manual_seed(0)
             predictor = VideoPredictor(
@@ -119,64 +121,59 @@ def run_speed_benchmark(
             for size in sizes:
                 per_frame = 0.0  # seconds per frame at the previous batch size
                 for batch in sorted(batch_sizes):
-                    row = _measure_size_batch(
-                        predictor,
-                        backbone,
-                        size,
-                        batch,
-                        per_frame,
-                        video,
-                        clip_frames,
-                        max_seconds,
-                        min_seconds,
-                        modes,
-                    )
+                    row = _measure(predictor, backbone, size, batch, per_frame, plan)
                     for cell in row:
-                        cells.append(cell)
-                        if on_cell is not None:
-                            on_cell(cell)
-                    if row[0].fps is not None and row[0].mode == "model":
+                        if cell.mode in plan.modes:
+                            cells.append(cell)
+                            if on_cell is not None:
+                                on_cell(cell)
+                    if row[0].fps is not None:
                         per_frame = 1.0 / row[0].fps
     return cells
 
 
-def _measure_size_batch(
-    predictor: VideoPredictor,
-    backbone: str,
-    size: int,
-    batch: int,
-    per_frame: float,
-    video: str | Path | None,
-    clip_frames: int,
-    max_seconds: float,
-    min_seconds: float,
-    modes: Sequence[str],
+@dataclass(frozen=True)
+class _Plan:
+    """What every cell of one benchmark shares."""
+
+    video: str | Path | None
+    clip_frames: int
+    max_seconds: float
+    min_seconds: float
+    modes: tuple[str, ...]
+
+
+def _measure(
+    predictor: VideoPredictor, backbone: str, size: int, batch: int, per_frame: float, plan: _Plan
 ) -> list[SpeedCell]:
-    """The model-only and end-to-end cells for one (backbone, size, batch size)."""
+    """The model-only cell, then (if asked for) the end-to-end cell, for one combination.
+
+    The model-only cell is always measured: it sizes the end-to-end run. ``per_frame``:
+    seconds per frame at the previous batch size (0: none yet).
+    """
     cell = SpeedCell(backbone, size, batch, "model", None, 0, 0.0)
     estimate = per_frame * batch * (2 if predictor.device.type == "cpu" else 4)
-    if estimate > max_seconds:
-        cell.note = f"skipped: warm-up + one batch ~{estimate:.0f} s > {max_seconds:g} s"
+    if estimate > plan.max_seconds:
+        cell.note = f"skipped: warm-up + one batch ~{estimate:.0f} s > {plan.max_seconds:g} s"
     else:
         cell.fps, cell.frames, cell.seconds = model_fps(
-            predictor, size, batch, max_seconds, min_seconds
+            predictor, size, batch, plan.max_seconds, plan.min_seconds
         )
-    cells = [cell] if "model" in modes else []
-    if "video" not in modes:
-        return cells
+    if "video" not in plan.modes:
+        return [cell]
     e2e = SpeedCell(backbone, size, batch, "video", None, 0, 0.0)
     if cell.fps is None:
         e2e.note = cell.note
-    elif batch > clip_frames:
-        e2e.note = f"skipped: batch larger than the {clip_frames}-frame clip"
+    elif batch > plan.clip_frames:
+        e2e.note = f"skipped: batch larger than the {plan.clip_frames}-frame clip"
     else:
-        budget = max(batch, math.floor(cell.fps * max_seconds / batch) * batch)
-        n = min(clip_frames, budget)
-        result = predictor.predict(video, batch, resize=(size, size), max_frames=n)
+        budget = max(batch, math.floor(cell.fps * plan.max_seconds / batch) * batch)
+        n = min(plan.clip_frames, budget)
+        result = predictor.predict(plan.video, batch, resize=(size, size), max_frames=n)
         e2e.fps, e2e.frames, e2e.seconds = result.fps, len(result.poses), result.seconds
-        if n < clip_frames:
+        if n < plan.clip_frames:
             e2e.note = f"first {n} frames (time limit)"
-    return [*cells, e2e]
+    return [cell, e2e]
 
 
 def results_frame(cells: Sequence[SpeedCell], **context: object) -> pd.DataFrame:

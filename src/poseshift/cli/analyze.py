@@ -89,8 +89,8 @@ def export(
     format: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
     snapshot: str = typer.Option("last", help=SNAPSHOT_HELP),
 ) -> None:
-    """Write RUN_DIR/export/<scorer>.onnx or .pt, with its preprocessing in <scorer>.json."""
-    from poseshift.predict.export import export_run
+    """Write RUN_DIR/export/<scorer>.onnx or .pt, with preprocessing in <that file>.json."""
+    from poseshift.predict.export import export_run, recipe_path
 
     path = export_run(run_dir, format, _snapshot(snapshot))
-    console.print(f"model in {path}; preprocessing and decoding in {path.with_suffix('.json')}")
+    console.print(f"model in {path}; preprocessing and decoding in {recipe_path(path)}")

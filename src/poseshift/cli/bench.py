@@ -38,6 +38,7 @@ def speed(
     out: Path = typer.Option(Path("bench-speed"), help="Folder for speed.csv and speed.png."),
     max_seconds: float = typer.Option(20.0, help="Skip or shorten cells longer than this."),
     keypoints: int = typer.Option(22, help="Keypoints of the random networks (horses: 22)."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's)."),
 ) -> None:
     """Model-only and end-to-end FPS per backbone x size x batch; CSV, plot, Tables 1-2."""
     from poseshift.bench.paper import PAPER_SOURCE
@@ -49,6 +50,10 @@ def speed(
     )
     from poseshift.train.trainer import pick_device
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     names = [b.strip() for b in backbones.split(",") if b.strip()]
     size_list = _ints(sizes, "--sizes")
     batches = _ints(batch_sizes, "--batch-sizes")
@@ -115,7 +120,8 @@ def _device_name(device) -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return f"CPU {line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+                threads = torch.get_num_threads()
+                return f"CPU {line.split(':', 1)[1].strip()}, {threads} torch thread(s)"
     except OSError:
         pass
     return f"CPU {platform.processor() or platform.machine()}"

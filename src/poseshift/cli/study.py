@@ -99,7 +99,9 @@ def run(
     backend: str = typer.Option("local", help="local or ray."),
     address: str | None = typer.Option(None, help="Ray cluster address (HEAD:6379 or auto)."),
     cpus_per_run: float = typer.Option(1, help="CPUs Ray reserves per run."),
-    gpus_per_run: float = typer.Option(0, help="GPUs Ray reserves per run."),
+    gpus_per_run: float = typer.Option(
+        0, help="GPUs per run: Ray reserves them, and a run with 2+ trains with DDP."
+    ),
     max_parallel: int | None = typer.Option(None, help="Runs in flight at once (Ray)."),
     retry_failed: bool = typer.Option(False, help="Run failed runs again."),
 ) -> None:

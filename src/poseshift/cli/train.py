@@ -34,6 +34,11 @@ def train(
     batch_size: int | None = typer.Option(None, help="Override the preset's batch size."),
     crop: str | None = typer.Option(None, help="Training crop WxH (default: whole image)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    devices: int = typer.Option(
+        1,
+        help="Data-parallel processes (DDP), one per GPU (on a CPU: gloo processes); the "
+        "global batch and LR stay the preset's. Leave it out under torchrun.",
+    ),
     workers: int | None = typer.Option(None, help="Data-loading worker processes."),
     seed: int | None = typer.Option(None, help="Override the preset's seed."),
 ) -> None:
@@ -41,6 +46,7 @@ def train(
     import dataclasses
 
     from poseshift.train.config import load_preset, with_overrides
+    from poseshift.train.distributed import launched_rank, world_size
     from poseshift.train.trainer import RunSpec
     from poseshift.train.trainer import train as run_training
 
@@ -66,9 +72,12 @@ def train(
         init=init,
         preset=preset,
         device=device,
+        devices=world_size(devices),
         train=config,
     )
     result = run_training(spec, out)
+    if launched_rank() != 0:  # under torchrun, rank 0 speaks for the run
+        return
     if result.skipped:
         console.print(f"{out} is already finished ({result.iteration} iterations); nothing to do")
     elif result.finished:

@@ -1,7 +1,7 @@
 """Export a run's network to ONNX or TorchScript, with its preprocessing written beside it.
 
 The exported module takes normalized float32 images (B, 3, H, W) and returns
-``(scoremaps, locref)``; batch, height and width are dynamic. ``<name>.json`` next to the
+``(scoremaps, locref)``; batch, height and width are dynamic. ``<file>.json`` next to the
 model says how to get from video pixels to the input (resize, RGB, /255, mean/std) and from
 the outputs back to keypoints (argmax + locref, stride 8), so it runs without poseshift.
 ONNX uses torch's ``torch.export``-based exporter (needs ``onnx`` and ``onnxscript``);
@@ -41,6 +41,12 @@ class ExportedPoseNet(nn.Module):
         return outputs["scoremaps"], outputs["locref"]
 
 
+def recipe_path(model_path: str | Path) -> Path:
+    """The json describing an exported model: ``<name>.onnx.json`` / ``<name>.pt.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".json")
+
+
 def export_onnx(model: PoseNet, path: str | Path) -> Path:
     """Write ``model`` as ONNX with dynamic batch, height and width (>= ``MIN_SIZE``)."""
     try:
@@ -77,7 +83,10 @@ def export_torchscript(model: PoseNet, path: str | Path) -> Path:
 
 
 def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = "last") -> Path:
-    """Export a run's snapshot to ``RUN_DIR/export/<scorer>.onnx|.pt`` plus ``<scorer>.json``."""
+    """Export a run's snapshot to ``RUN_DIR/export/<scorer>.onnx|.pt``; return its path.
+
+    ``recipe_path(path)`` (``<file>.json``) describes preprocessing and decoding.
+    """
     if format not in FORMATS:
         raise PoseshiftError(f"export format must be one of {list(FORMATS)}, got {format!r}")
     run_dir = Path(run_dir)
@@ -124,5 +133,5 @@ def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = 
             "dy * locref_stdev, likelihood = sigmoid(peak logit)",
         },
     }
-    write_json_atomic(path.with_suffix(".json"), description)
+    write_json_atomic(recipe_path(path), description)
     return path

@@ -16,10 +16,10 @@ from poseshift.study.plan import EvalSpec, PlannedRun
 from poseshift.study.progress import StudyProgress
 
 
-def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec) -> dict:
+def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec, devices: int) -> dict:
     from poseshift.study.runner import run_one
 
-    return run_one(planned, run_dir, evaluation)
+    return run_one(planned, run_dir, evaluation, devices=devices)
 
 
 def run_with_ray(
@@ -48,7 +48,8 @@ def run_with_ray(
         while queue or pending:
             while queue and len(pending) < limit:
                 planned = queue.pop(0)
-                ref = remote.remote(planned, str(out_dir / "runs" / planned.run_id), evaluation)
+                run_dir, devices = str(out_dir / "runs" / planned.run_id), max(1, int(gpus_per_run))
+                ref = remote.remote(planned, run_dir, evaluation, devices)
                 pending[ref] = planned.run_id
                 progress.started(planned.run_id)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +90,7 @@ def run_one(
     run_dir: str | Path,
     evaluation: EvalSpec,
     on_iteration: Callable[[int, dict], None] | None = None,
+    devices: int = 1,
 ) -> dict:
     """Train + evaluate one run; any error is caught and recorded so the study goes on."""
     from poseshift.evaluate.evaluate import evaluate_run
@@ -99,7 +100,8 @@ def run_one(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "status.json", {"status": "running"})
     try:
-        result = train(planned.spec, run_dir, on_iteration=on_iteration, show_progress=False)
+        spec = replace(planned.spec, devices=devices)  # devices > 1: data-parallel training
+        result = train(spec, run_dir, on_iteration=on_iteration, show_progress=False)
         if not result.finished:
             write_json_atomic(run_dir / "status.json", {"status": "interrupted"})
             raise KeyboardInterrupt
@@ -151,6 +153,7 @@ def run_study(
                     out_dir / "runs" / planned.run_id,
                     plan.evaluate,
                     on_iteration=progress.iteration_callback(planned.run_id),
+                    devices=max(1, int(gpus_per_run)),
                 )
                 progress.finished(planned.run_id, outcome["status"])
         elif backend == "ray":

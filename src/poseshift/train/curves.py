@@ -46,7 +46,7 @@ class TrainingLog:
         path = Path(run_dir) / "log.jsonl"
         trim_log(path, start)
         self.file = path.open("a")
-        self.board = _writer(run_dir, purge_step=start)
+        self.board = _writer(run_dir, purge_step=start + 1)
         self.batch_size = batch_size
         self.tick, self.logged = time.perf_counter(), start
 

@@ -10,7 +10,8 @@ The rules that make N processes train the run one process trains:
   as one process does. Per-rank statistics would make a run depend on how many devices it
   had (8 GPUs on a batch of 8 would normalize every image by itself). torch's SyncBatchNorm
   does this on GPUs only; ``GlobalBatchNorm`` runs on every backend, so the CPU test checks
-  the very code the GPUs run. It costs two small all-reduces per BatchNorm layer each way.
+  the very code the GPUs run. It costs two small all-reduces per BatchNorm layer forward
+  and one backward.
 - ``pose_loss`` divides by the number of labeled cells in the batch; ``global_loss`` makes
   that the global batch's count, so DDP's gradient average is the one-process gradient.
 - Rank 0 alone reads and writes the run directory; the checkpoint it resumes from reaches
@@ -36,7 +37,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
 from poseshift.errors import PoseshiftError
@@ -89,7 +89,9 @@ class Ranks:
         global_batchnorm(model)
         # BatchNorm buffers stay equal on every rank (same global statistics): no broadcast.
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=ids, forward_sync_buffers=False
+        )
 
     def global_loss(
         self, losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]
@@ -136,13 +138,45 @@ class Ranks:
             os.kill(os.getpid(), signal.SIGINT)
 
 
+class _GlobalNormalize(torch.autograd.Function):
+    """(x - mean) / std with the global batch's statistics; backward by BatchNorm's formula.
+
+    Forward: all-reduce the sums, then the squared deviations about the global mean (two
+    passes, as one process computes them). Backward: all-reduce the two sums BatchNorm's
+    gradient needs, ``dx = (g - mean(g) - x_hat * mean(g * x_hat)) / std``, as torch's
+    SyncBatchNorm does; each rank's weight and bias gradients stay local (DDP averages them).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, eps: float):
+        local = torch.cat([x.sum((0, 2, 3)), x.new_tensor([x.numel() / x.shape[1]])])
+        dist.all_reduce(local)
+        count, mean = local[-1], local[:-1] / local[-1]
+        centered = x - mean.view(1, -1, 1, 1)
+        var = (centered * centered).sum((0, 2, 3))
+        dist.all_reduce(var)
+        var /= count
+        invstd = torch.rsqrt(var + eps)
+        x_hat = centered * invstd.view(1, -1, 1, 1)
+        ctx.save_for_backward(x_hat, invstd, count)
+        ctx.mark_non_differentiable(mean, var, count)
+        return x_hat, mean, var, count
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor, *_unused):
+        x_hat, invstd, count = ctx.saved_tensors
+        sums = torch.cat([grad.sum((0, 2, 3)), (grad * x_hat).sum((0, 2, 3))])
+        dist.all_reduce(sums)
+        mean_grad, mean_grad_x_hat = (sums / count).view(2, -1, 1, 1)
+        grad_x = (grad - mean_grad - x_hat * mean_grad_x_hat) * invstd.view(1, -1, 1, 1)
+        return grad_x, None
+
+
 class GlobalBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d (or timm's BatchNormAct2d) normalizing with the global batch's statistics.
 
     Shares the parameters and buffers of the layer it replaces (the optimizer and checkpoints
-    see the same tensors, with the same names). Mean first, then the variance about it, as
-    one process computes them; ``all_reduce`` from ``torch.distributed.nn`` carries the
-    gradient through the statistics to every rank.
+    see the same tensors, with the same names).
     """
 
     def __init__(self, bn: nn.BatchNorm2d) -> None:
@@ -158,13 +192,8 @@ class GlobalBatchNorm(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return self.act(self.drop(super().forward(x)))
-        xf = x.float()
-        local = torch.cat([xf.sum((0, 2, 3)), xf.new_tensor([xf.numel() / xf.shape[1]])])
-        summed = all_reduce(local)
-        count = summed[-1]
-        mean = summed[:-1] / count
-        centered = xf - mean.view(1, -1, 1, 1)
-        var = all_reduce((centered * centered).sum((0, 2, 3))) / count
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # statistics in fp32 or better
+        y, mean, var, count = _GlobalNormalize.apply(xf, self.eps)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -174,7 +203,6 @@ class GlobalBatchNorm(nn.BatchNorm2d):
                 unbiased = var * count / (count - 1).clamp(min=1)
                 self.running_mean.mul_(1 - factor).add_(factor * mean)
                 self.running_var.mul_(1 - factor).add_(factor * unbiased)
-        y = centered * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
         if self.affine:
             y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         return self.act(self.drop(y.to(x.dtype)))
@@ -263,7 +291,7 @@ def launch(
         try:
             if context.join(timeout=0.5):
                 break
-            if poll is not None:
+            if poll is not None and not asked_to_stop:
                 poll()
         except KeyboardInterrupt:
             if asked_to_stop:
@@ -276,8 +304,8 @@ def launch(
                     os.kill(process.pid, signal.SIGINT)
         except ProcessException:
             raise _failure(context, world) from None
-    if poll is not None:
-        poll()
+    if poll is not None and not asked_to_stop:
+        poll()  # the records written since the last call
     if results.empty():  # interrupted before rank 0 started training
         raise KeyboardInterrupt
     return results.get()
@@ -319,22 +347,34 @@ def _free_port() -> int:
 
 
 def _failure(context: ProcessContext, world: int) -> PoseshiftError:
-    """One line naming every rank that failed by itself (not those we stopped)."""
-    failed, stopped = [], []
+    """One line naming the ranks that failed: deaths first, then errors (often a dead peer's)."""
+    died, raised, stopped = [], [], []
     for index, process in enumerate(context.processes):
-        path = context.error_files[index]
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                trace = pickle.load(fh)
-            os.unlink(path)
-            last = trace.strip().splitlines()[-1]
-            if last.startswith("poseshift.errors.PoseshiftError: "):
-                return PoseshiftError(last.split(": ", 1)[1])  # the same user error on all ranks
-            failed.append(f"rank {index} of {world} raised {last[:200]}")
-        elif process.exitcode != 0:
-            code = process.exitcode
+        if process.exitcode == 0:
+            continue
+        last = _last_traceback_line(context.error_files[index])
+        if last is not None and last.startswith("poseshift.errors.PoseshiftError: "):
+            return PoseshiftError(last.split(": ", 1)[1])  # the same user error on all ranks
+        code = process.exitcode
+        if last is not None:
+            raised.append(f"rank {index} of {world} raised {last[:200]}")
+        elif code == -signal.SIGTERM:  # how a failure stops the other ranks
+            stopped.append(f"rank {index} of {world} was stopped")
+        else:
             how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
-            # SIGTERM is how a failure stops the other ranks: name those only if alone
-            stopped_here = code == -signal.SIGTERM
-            (stopped if stopped_here else failed).append(f"rank {index} of {world} {how}")
-    return RankFailed(f"training stopped: {'; '.join(failed or stopped)}; every rank was stopped")
+            died.append(f"rank {index} of {world} {how}")
+    named = died + raised or stopped
+    return RankFailed(f"training stopped: {'; '.join(named)}; every rank was stopped")
+
+
+def _last_traceback_line(path: str) -> str | None:
+    """The exception line torch's spawn wrapper saved, if it finished writing it."""
+    try:
+        with open(path, "rb") as fh:
+            trace = pickle.load(fh)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return trace.strip().splitlines()[-1]

@@ -226,12 +226,16 @@ def _finished(run_dir: Path) -> bool:
 
 
 def _follow_log(path: Path, on_iteration: Callable[[int, dict], None]) -> Callable[[], None]:
-    """Call ``on_iteration`` for log records written since the last call (ranks elsewhere)."""
-    seen = [-1]
+    """Call ``on_iteration`` for each iteration logged from now on (the ranks run elsewhere)."""
+
+    def records() -> list[dict]:
+        text = path.read_text() if path.exists() else ""
+        return [json.loads(line) for line in text.split("\n")[:-1]]  # whole lines only
+
+    seen = [max((r["iteration"] for r in records()), default=0)]
 
     def poll() -> None:
-        lines = path.read_text().splitlines() if path.exists() else []
-        for record in map(json.loads, lines):
+        for record in records():
             if record["iteration"] > seen[0]:
                 seen[0] = record["iteration"]
                 on_iteration(seen[0], {k: record[k] for k in ("total", "scoremap", "locref")})
