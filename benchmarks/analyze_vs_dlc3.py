@@ -142,6 +142,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--mobilenet-iters", type=int, default=20)
+    parser.add_argument("--reuse-sweep", action="store_true",
+                        help="skip steps 1 and the MobileNet training: reuse analyze_sweep.json "
+                        "and mnv2-035 of an earlier run; write analyze_vs_dlc3-rerun.json")
     args = parser.parse_args()
     work = args.workdir
     project = work / "openfield"
@@ -154,13 +157,18 @@ def main() -> None:
     report = {"machine": machine(), "versions": versions(), "args": {k: str(v) for k, v in vars(args).items()}}
     clip = cut_clip(VIDEO, out / f"openfield{args.frames}.mp4", args.frames)
     sweep_clip = cut_clip(VIDEO, out / f"openfield{args.sweep_frames}.mp4", args.sweep_frames)
-    log("training MobileNetV2-0.35 briefly ...")
-    mobilenet_run = train_mobilenet(project, work, args.mobilenet_iters)
+    if args.reuse_sweep:
+        mobilenet_run = work / "mnv2-035"
+    else:
+        log("training MobileNetV2-0.35 briefly ...")
+        mobilenet_run = train_mobilenet(project, work, args.mobilenet_iters)
     models = {"resnet50": resnet_run, "mobilenetv2_035": mobilenet_run}
 
     # 1. sweep
     sweep = {"dlc": [], **{f"{m}-{p}": [] for m in models for p in ("fp32", "bf16")}}
-    for batch in args.batch_sizes:
+    if args.reuse_sweep:
+        sweep = json.loads((out / "analyze_sweep.json").read_text())
+    for batch in [] if args.reuse_sweep else args.batch_sizes:
         log(f"sweep b={batch}: DeepLabCut ...")
         sweep["dlc"] += dlc_analyze(project, [sweep_clip], [batch], out / f"sweep-dlc-b{batch}",
                                     f"sweep-dlc-b{batch}")  # fmt: skip
@@ -175,17 +183,18 @@ def main() -> None:
 
     # 2. full clip at each one's best batch size
     final = {k: [] for k in sweep}
+    tag = "-rerun" if args.reuse_sweep else ""
     for r in range(args.rounds):
         log(f"round {r}: full clip, DeepLabCut b={best(sweep['dlc'])} ...")
         final["dlc"] += dlc_analyze(project, [clip], [best(sweep["dlc"])],
-                                    out / f"final-r{r}-dlc", f"final-r{r}-dlc")  # fmt: skip
+                                    out / f"final{tag}-r{r}-dlc", f"final{tag}-r{r}-dlc")  # fmt: skip
         for name, run in models.items():
             for precision in ("fp32", "bf16"):
                 key = f"{name}-{precision}"
                 final[key].append(poseshift_analyze(run, clip, best(sweep[key]), precision,
-                                                    out / f"final-r{r}-{key}"))  # fmt: skip
+                                                    out / f"final{tag}-r{r}-{key}"))  # fmt: skip
         log("round %d: %s" % (r, {k: round(v[-1]["fps"], 2) for k, v in final.items()}))
-        (out / "analyze_final.json").write_text(json.dumps(final, indent=1))
+        (out / f"analyze_final{tag}.json").write_text(json.dumps(final, indent=1))
     report["final"] = final
 
     # 3. bf16 against fp32 (same model, same clip); also at batch 8 for both precisions
@@ -195,8 +204,8 @@ def main() -> None:
     }
     report["wall_s"] = time.perf_counter() - started
     report["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
-    (work / "analyze_vs_dlc3.json").write_text(json.dumps(report, indent=1))
-    log(f"done in {report['wall_s'] / 60:.1f} min; {work / 'analyze_vs_dlc3.json'}")
+    (work / f"analyze_vs_dlc3{tag}.json").write_text(json.dumps(report, indent=1))
+    log(f"done in {report['wall_s'] / 60:.1f} min; {work / f'analyze_vs_dlc3{tag}.json'}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import cv2
 import pandas as pd
-import pytest
-import torch
 from typer.testing import CliRunner
 
 from poseshift.bench.paper import paper_fps
@@ -19,14 +17,6 @@ from poseshift.bench.speed import (
     write_results,
 )
 from poseshift.cli import app
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cells_csv_plot_and_tables(tmp_path: Path) -> None:

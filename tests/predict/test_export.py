@@ -22,14 +22,6 @@ NAME = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
 SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     return tiny_run(tmp_path_factory)

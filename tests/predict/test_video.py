@@ -29,15 +29,6 @@ SCORER = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two shared cores: one intra-op thread keeps tiny forward passes fast and steady."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     return tiny_run(tmp_path_factory)

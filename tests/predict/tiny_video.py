@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import struct
 from pathlib import Path
 
@@ -10,22 +9,8 @@ import cv2
 import numpy as np
 import torch
 
+from conftest import make_project, spec_for
 from poseshift.train.trainer import train
-
-
-def _root_conftest():
-    """tests/conftest.py by path: ``from conftest import`` resolves to whichever conftest.py
-    pytest imported last (tests/models/ and tests/study/ have their own)."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("poseshift_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_ROOT = _root_conftest()
-make_project, spec_for = _ROOT.make_project, _ROOT.spec_for
-
 
 _RUNS: dict[str, Path] = {}
 

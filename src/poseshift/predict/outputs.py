@@ -40,6 +40,5 @@ def write_video_poses(path: str | Path, frame: pd.DataFrame) -> Path:
     DeepLabCut's readers call ``pd.read_hdf(path)``, which takes either.
     """
     path = Path(path)
-    write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))
     write_atomic(path.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp))
-    return path
+    return write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))

@@ -248,19 +248,22 @@ def analyze_videos(
     scale = spec.train.augment.global_scale
     for info, out in todo:
         started = time.time()
-        result = predictor.predict(info.path, batch_size, scale, resize, None, show_progress)
+        result = predictor.predict(
+            info.path, batch_size, scale=scale, resize=resize, show_progress=show_progress
+        )
         if len(result.poses) < info.frame_count:
             warnings.warn(
                 f"{info.path}: decoded {len(result.poses)} of {info.frame_count} frames (the "
                 "file is truncated or damaged); poses cover the readable frames only",
                 stacklevel=2,
             )
-        write_video_poses(out, poses_frame(scorer, bodyparts, result.poses))
         meta = _metadata(spec, scorer, result, batch_size, started, bodyparts)
         write_atomic(
             out.with_name(f"{out.stem}_meta.pickle"),
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),
         )
+        # The .h5 goes last: its presence is what marks a video as analyzed.
+        write_video_poses(out, poses_frame(scorer, bodyparts, result.poses))
     return outputs
 
 
