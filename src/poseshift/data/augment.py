@@ -3,7 +3,7 @@
 DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random jitter, rotated
 now and then, motion-blurred, and cropped or padded to the training size; an optional
 left-right flip swaps symmetric bodyparts. Unlabeled keypoints stay NaN, and keypoints pushed
-out of the crop become NaN.
+out of the crop get a far-away position (trained as absent).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def flip_permutation(bodyparts: Sequence[str], pairs: Sequence[Sequence[str]]) -
         a, b = (bodyparts.index(name) for name in pair)
         order[a], order[b] = b, a
     return np.array(order)
+
+
+ABSENT = -1e4  # position of a labeled keypoint that left the crop
 
 
 class Augmenter:
@@ -85,7 +88,11 @@ class Augmenter:
         width, height = self.size
         inside = (moved[:, 0] >= 0) & (moved[:, 1] >= 0)
         inside &= (moved[:, 0] <= width - 1) & (moved[:, 1] <= height - 1)
-        moved[~(labeled & inside)] = np.nan
+        # A labeled keypoint pushed out of the crop is "absent here", not "unlabeled": it gets
+        # a far-away position so its scoremap is trained to zero (as in DeepLabCut), while
+        # keypoints never labeled stay NaN and contribute nothing.
+        moved[labeled & ~inside] = ABSENT
+        moved[~labeled] = np.nan
         return out["image"], moved
 
 

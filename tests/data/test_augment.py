@@ -1,0 +1,87 @@
+"""Augmentation keeps labels on the pixels they mark; keypoints leaving the crop are absent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from poseshift.data.augment import ABSENT, Augmenter
+from poseshift.models.codec import ScoremapCodec
+from poseshift.train.config import AugmentConfig
+
+COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+
+
+def marked_image() -> tuple[np.ndarray, np.ndarray]:
+    """A dark image with a 5x5 coloured square centred on each keypoint."""
+    image = np.full((120, 160, 3), 20, np.uint8)
+    keypoints = np.array([[40, 30], [100, 60], [130, 95]], np.float32)
+    for (x, y), colour in zip(keypoints.astype(int), COLOURS, strict=True):
+        image[y - 2 : y + 3, x - 2 : x + 3] = colour
+    return image, keypoints
+
+
+def test_labels_land_on_their_marks() -> None:
+    config = AugmentConfig(
+        rotation_p=1.0, motion_blur_p=0.0, global_scale=1.0, scale_jitter=(0.8, 1.25)
+    )
+    augment = Augmenter(config, (128, 96), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    checked = 0
+    for seed in range(20):
+        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        assert out.shape == (96, 128, 3)
+        for k, (x, y) in enumerate(moved):
+            if x == ABSENT:
+                continue
+            pixel = out[round(y), round(x)].astype(int)
+            assert np.argmax(pixel) == np.argmax(COLOURS[k]), (seed, k, pixel)
+            checked += 1
+    assert checked > 30
+
+
+def test_flip_swaps_symmetric_bodyparts() -> None:
+    config = AugmentConfig(
+        rotation_p=0.0,
+        motion_blur_p=0.0,
+        global_scale=1.0,
+        scale_jitter=(1.0, 1.0),
+        fliplr=True,
+        symmetric_pairs=[["a", "b"]],
+    )
+    augment = Augmenter(config, (160, 120), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    flipped = 0
+    for seed in range(10):
+        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        if moved[2, 0] > 80:  # c (x=130) moved to the left half only when not flipped
+            continue
+        flipped += 1
+        # After a flip, "a" is the mark that was "b" (green) and vice versa.
+        assert np.argmax(out[round(moved[0, 1]), round(moved[0, 0])]) == 1
+        assert np.argmax(out[round(moved[1, 1]), round(moved[1, 0])]) == 0
+    assert flipped > 0
+
+
+def test_keypoints_leaving_the_crop_are_trained_as_absent() -> None:
+    config = dataclasses.replace(
+        AugmentConfig(),
+        rotation_p=0.0,
+        motion_blur_p=0.0,
+        global_scale=1.0,
+        scale_jitter=(1.0, 1.0),
+    )
+    augment = Augmenter(config, (32, 32), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    keypoints[1] = np.nan  # never labeled
+    _, moved = augment(image, keypoints, np.random.default_rng(0))
+    assert np.isnan(moved[1]).all()
+    outside = [k for k in (0, 2) if moved[k, 0] == ABSENT]
+    assert outside  # a 32x32 crop of a 160x120 image cannot hold both marks
+    targets = ScoremapCodec().encode(torch.from_numpy(moved)[None], (4, 4))
+    for k in outside:
+        assert targets["scoremap_weight"][0, k].min() == 1  # trained: "not here"
+        assert targets["scoremap"][0, k].max() == 0
+    assert targets["scoremap_weight"][0, 1].max() == 0  # unlabeled: ignored
