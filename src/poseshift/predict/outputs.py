@@ -24,21 +24,13 @@ def poses_frame(
 
 
 def write_poses(path: str | Path, frame: pd.DataFrame, csv: bool = True) -> Path:
-    """Write ``path`` (.h5, key df_with_missing) and, with ``csv``, the .csv beside it."""
-    path = Path(path)
-    write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w", format="table"))
-    if csv:
-        write_atomic(path.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp))
-    return path
-
-
-def write_video_poses(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write video-analysis poses as DeepLabCut reads them: ``path`` (.h5) and the .csv.
+    """Write poses as DeepLabCut reads them: ``path`` (.h5) and, with ``csv``, the .csv.
 
     The .h5 uses pandas' fixed format: a table-format file written by pandas 3 cannot be
     read by pandas 2 (which DeepLabCut 3.0 installs), a fixed-format one reads in both, and
     DeepLabCut's readers call ``pd.read_hdf(path)``, which takes either.
     """
     path = Path(path)
-    write_atomic(path.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp))
+    if csv:
+        write_atomic(path.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp))
     return write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))

@@ -31,7 +31,7 @@ from poseshift.fsutil import write_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet, load_posenet
 from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video, scaled_size
-from poseshift.predict.outputs import poses_frame, write_video_poses
+from poseshift.predict.outputs import poses_frame, write_poses
 from poseshift.train.trainer import (
     RunSpec,
     autocast_dtype,
@@ -263,7 +263,7 @@ def analyze_videos(
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),
         )
         # The .h5 goes last: its presence is what marks a video as analyzed.
-        write_video_poses(out, poses_frame(scorer, bodyparts, result.poses))
+        write_poses(out, poses_frame(scorer, bodyparts, result.poses))
     return outputs
 
 
