@@ -41,7 +41,9 @@ def machine() -> dict:
     model = next(
         (
             line.split(":", 1)[1].strip()
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            for line in subprocess.run(
+                ["lscpu"], capture_output=True, text=True
+            ).stdout.splitlines()
             if line.startswith("Model name")
         ),
         platform.processor(),
@@ -78,8 +80,9 @@ def versions() -> dict:
         "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
         "['deeplabcut', 'torch', 'timm', 'albumentations', 'numpy']}))"
     )
-    dlc = json.loads(subprocess.run([str(DLC_PY), "-c", code], capture_output=True, text=True,
-                                    check=True).stdout)  # fmt: skip
+    dlc = json.loads(
+        subprocess.run([str(DLC_PY), "-c", code], capture_output=True, text=True, check=True).stdout
+    )
     ours = json.loads(
         subprocess.run(
             [str(PYTHON), "-c", code.replace("'deeplabcut'", "'poseshift'")],
@@ -126,8 +129,13 @@ split = Split({SPLIT_NAME!r}, "random", 0, [names["fraction"]], [shuffle],
               source="DeepLabCut 3 shuffle 1 (Documentation_data-*.pickle)")
 print(save_split({str(project)!r}, split))
 """
-    subprocess.run([str(PYTHON), "-c", code], input=json.dumps(split), text=True, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(PYTHON), "-c", code],
+        input=json.dumps(split),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     return project, split
 
 

@@ -59,10 +59,22 @@ def cut_clip(source: Path, dest: Path, frames: int) -> Path:
 def poseshift_analyze(run: Path, video: Path, batch: int, precision: str, dest: Path) -> dict:
     dest.mkdir(parents=True, exist_ok=True)
     command = [
-        str(POSESHIFT), "analyze", str(run), str(video), "--batch-size", str(batch),
-        "--precision", precision, "--resize", "640x480", "--device", "cpu",
-        "--dest", str(dest), "--overwrite",
-    ]  # fmt: skip
+        str(POSESHIFT),
+        "analyze",
+        str(run),
+        str(video),
+        "--batch-size",
+        str(batch),
+        "--precision",
+        precision,
+        "--resize",
+        "640x480",
+        "--device",
+        "cpu",
+        "--dest",
+        str(dest),
+        "--overwrite",
+    ]
     load_before = load()
     started = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, env=ENV)
@@ -86,8 +98,16 @@ def poseshift_analyze(run: Path, video: Path, batch: int, precision: str, dest: 
 
 
 def dlc_analyze(project: Path, videos: list[Path], batches: list[int], dest: Path, tag: str):
-    args = ["analyze", str(project), "--videos", *map(str, videos), "--batch-sizes",
-            *map(str, batches), "--dest", str(dest)]  # fmt: skip
+    args = [
+        "analyze",
+        str(project),
+        "--videos",
+        *map(str, videos),
+        "--batch-sizes",
+        *map(str, batches),
+        "--dest",
+        str(dest),
+    ]
     runs = dlc(*args, log_file=dest.parent / f"{tag}.log")["runs"]
     for run in runs:
         run["command"] = "dlc3_driver.py " + " ".join(args)
@@ -122,10 +142,28 @@ def train_mobilenet(project: Path, workdir: Path, iters: int) -> Path:
     """A briefly trained MobileNetV2-0.35 (speed does not depend on the weights)."""
     run = workdir / "mnv2-035"
     command = [
-        str(POSESHIFT), "train", str(project), "--backbone", "mobilenetv2_035", "--init",
-        "scratch", "--split", SPLIT_NAME, "--preset", "fast", "--batch-size", "8", "--crop",
-        "256x256", "--iters", str(iters), "--workers", "1", "--out", str(run),
-    ]  # fmt: skip
+        str(POSESHIFT),
+        "train",
+        str(project),
+        "--backbone",
+        "mobilenetv2_035",
+        "--init",
+        "scratch",
+        "--split",
+        SPLIT_NAME,
+        "--preset",
+        "fast",
+        "--batch-size",
+        "8",
+        "--crop",
+        "256x256",
+        "--iters",
+        str(iters),
+        "--workers",
+        "1",
+        "--out",
+        str(run),
+    ]
     subprocess.run(command, check=True, capture_output=True, env=ENV)
     return run
 
@@ -142,19 +180,28 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--mobilenet-iters", type=int, default=20)
-    parser.add_argument("--reuse-sweep", action="store_true",
-                        help="skip steps 1 and the MobileNet training: reuse analyze_sweep.json "
-                        "and mnv2-035 of an earlier run; write analyze_vs_dlc3-rerun.json")
+    parser.add_argument(
+        "--reuse-sweep",
+        action="store_true",
+        help="skip steps 1 and the MobileNet training: reuse analyze_sweep.json "
+        "and mnv2-035 of an earlier run; write analyze_vs_dlc3-rerun.json",
+    )
     args = parser.parse_args()
     work = args.workdir
     project = work / "openfield"
     resnet_run = work / "acc-poseshift"
-    if not (resnet_run / "done.json").exists() or not list(project.glob("dlc-models-pytorch/*/*/train/snapshot-*.pt")):
+    if not (resnet_run / "done.json").exists() or not list(
+        project.glob("dlc-models-pytorch/*/*/train/snapshot-*.pt")
+    ):
         raise SystemExit(f"run train_vs_dlc3.py --workdir {work} first (needs its trained models)")
     out = work / "analyze"
     out.mkdir(exist_ok=True)
     started = time.perf_counter()
-    report = {"machine": machine(), "versions": versions(), "args": {k: str(v) for k, v in vars(args).items()}}
+    report = {
+        "machine": machine(),
+        "versions": versions(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     clip = cut_clip(VIDEO, out / f"openfield{args.frames}.mp4", args.frames)
     sweep_clip = cut_clip(VIDEO, out / f"openfield{args.sweep_frames}.mp4", args.sweep_frames)
     if args.reuse_sweep:
@@ -170,14 +217,18 @@ def main() -> None:
         sweep = json.loads((out / "analyze_sweep.json").read_text())
     for batch in [] if args.reuse_sweep else args.batch_sizes:
         log(f"sweep b={batch}: DeepLabCut ...")
-        sweep["dlc"] += dlc_analyze(project, [sweep_clip], [batch], out / f"sweep-dlc-b{batch}",
-                                    f"sweep-dlc-b{batch}")  # fmt: skip
+        sweep["dlc"] += dlc_analyze(
+            project, [sweep_clip], [batch], out / f"sweep-dlc-b{batch}", f"sweep-dlc-b{batch}"
+        )
         for name, run in models.items():
             for precision in ("fp32", "bf16"):
                 key = f"{name}-{precision}"
-                sweep[key].append(poseshift_analyze(run, sweep_clip, batch, precision,
-                                                    out / f"sweep-{key}-b{batch}"))  # fmt: skip
-        log("sweep b=%d: %s" % (batch, {k: round(v[-1]["fps"], 2) for k, v in sweep.items()}))
+                sweep[key].append(
+                    poseshift_analyze(
+                        run, sweep_clip, batch, precision, out / f"sweep-{key}-b{batch}"
+                    )
+                )
+        log(f"sweep b={batch}: " + str({k: round(v[-1]["fps"], 2) for k, v in sweep.items()}))
         (out / "analyze_sweep.json").write_text(json.dumps(sweep, indent=1))
     report["sweep"] = sweep
 
@@ -186,14 +237,22 @@ def main() -> None:
     tag = "-rerun" if args.reuse_sweep else ""
     for r in range(args.rounds):
         log(f"round {r}: full clip, DeepLabCut b={best(sweep['dlc'])} ...")
-        final["dlc"] += dlc_analyze(project, [clip], [best(sweep["dlc"])],
-                                    out / f"final{tag}-r{r}-dlc", f"final{tag}-r{r}-dlc")  # fmt: skip
+        final["dlc"] += dlc_analyze(
+            project,
+            [clip],
+            [best(sweep["dlc"])],
+            out / f"final{tag}-r{r}-dlc",
+            f"final{tag}-r{r}-dlc",
+        )
         for name, run in models.items():
             for precision in ("fp32", "bf16"):
                 key = f"{name}-{precision}"
-                final[key].append(poseshift_analyze(run, clip, best(sweep[key]), precision,
-                                                    out / f"final{tag}-r{r}-{key}"))  # fmt: skip
-        log("round %d: %s" % (r, {k: round(v[-1]["fps"], 2) for k, v in final.items()}))
+                final[key].append(
+                    poseshift_analyze(
+                        run, clip, best(sweep[key]), precision, out / f"final{tag}-r{r}-{key}"
+                    )
+                )
+        log(f"round {r}: " + str({k: round(v[-1]["fps"], 2) for k, v in final.items()}))
         (out / f"analyze_final{tag}.json").write_text(json.dumps(final, indent=1))
     report["final"] = final
 

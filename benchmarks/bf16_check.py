@@ -36,7 +36,9 @@ def main() -> None:
     }
     report = {
         "run": str(args.run),
-        "speed": {p: {"fps": r["fps"], "load_before": r["load_before"]} for p, r in results.items()},
+        "speed": {
+            p: {"fps": r["fps"], "load_before": r["load_before"]} for p, r in results.items()
+        },
         "check": bf16_check(results["fp32"]["h5"], results["bf16"]["h5"]),
     }
     for cutoff in (0.4, 0.2, 0.0):

@@ -26,7 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     poses = {}
     for name in ("fp32", "bf16", "bf16-head-fp32"):
-        predictor, _, _ = load_predictor(args.run, "last", "cpu", "fp32" if name == "fp32" else "bf16")
+        predictor, _, _ = load_predictor(
+            args.run, "last", "cpu", "fp32" if name == "fp32" else "bf16"
+        )
         if name == "bf16-head-fp32":
             head = predictor.model.head
             forward = head.forward
@@ -36,14 +38,18 @@ def main() -> None:
                     return forward(features.float())
 
             head.forward = fp32_head
-        poses[name] = predictor.predict(args.clip, 1, resize=(640, 480), max_frames=args.frames).poses
+        poses[name] = predictor.predict(
+            args.clip, 1, resize=(640, 480), max_frames=args.frames
+        ).poses
     ref = poses["fp32"]
     confident = ref[..., 2] >= 0.6
     for name in ("bf16", "bf16-head-fp32"):
         dist = np.linalg.norm(poses[name][..., :2] - ref[..., :2], axis=-1)[confident]
-        print(f"{name:15s}: {confident.sum()} confident fp32 keypoints, "
-              f"{(dist <= 2).mean():.2%} within 2 px, median {np.median(dist):.2f} px, "
-              f"max {dist.max():.1f} px")  # fmt: skip
+        print(
+            f"{name:15s}: {confident.sum()} confident fp32 keypoints, "
+            f"{(dist <= 2).mean():.2%} within 2 px, median {np.median(dist):.2f} px, "
+            f"max {dist.max():.1f} px"
+        )
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import deeplabcut  # noqa: E402
-import torch  # noqa: E402
-from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
-from deeplabcut.utils import auxiliaryfunctions as af  # noqa: E402
+import deeplabcut
+import torch
+from deeplabcut.utils import auxiliaryfunctions as af
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 SHUFFLE = 1
 

@@ -1,6 +1,7 @@
+# ruff: noqa: E501, RUF001
 """Print the markdown tables of train_vs_dlc3.md / analyze_vs_dlc3.md from the JSON results.
 
-    .venv/bin/python benchmarks/dlc3_tables.py /tmp/dlc3-bench
+.venv/bin/python benchmarks/dlc3_tables.py /tmp/dlc3-bench
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ def train_tables(report: dict) -> None:
     print("| round | tool | images/s | per step (images/s) | CPU-s / image | load before → after |")
     print("|---|---|---|---|---|---|")
     for r in speed:
-        print(f"| {r['round']} | {r['tool']} | {fmt(r['images_per_s'], 3)} | "
-              f"{', '.join(f'{v:.2f}' for v in r['per_interval'])} | {fmt(r['cpu_s_per_image'])} | "
-              f"{r['load_before']:.2f} → {r['load_after']:.2f} |")  # fmt: skip
+        print(
+            f"| {r['round']} | {r['tool']} | {fmt(r['images_per_s'], 3)} | "
+            f"{', '.join(f'{v:.2f}' for v in r['per_interval'])} | {fmt(r['cpu_s_per_image'])} | "
+            f"{r['load_before']:.2f} → {r['load_after']:.2f} |"
+        )
     tools = sorted({r["tool"] for r in speed})
     dlc = [r for r in speed if r["tool"] == "deeplabcut (resnet50_gn)"]
     print()
-    print("| tool | images/s (median of rounds) | × DLC3 (same round, median) | CPU-s / image | × DLC3 by CPU time |")
+    print(
+        "| tool | images/s (median of rounds) | × DLC3 (same round, median) | CPU-s / image | × DLC3 by CPU time |"
+    )
     print("|---|---|---|---|---|")
     for tool in tools:
         runs = [r for r in speed if r["tool"] == tool]
@@ -36,28 +41,38 @@ def train_tables(report: dict) -> None:
             ratios.append(r["images_per_s"] / ref["images_per_s"])
             if r["cpu_s_per_image"] and ref["cpu_s_per_image"]:
                 cpu_ratios.append(ref["cpu_s_per_image"] / r["cpu_s_per_image"])
-        print(f"| {tool} | {fmt(statistics.median(r['images_per_s'] for r in runs), 3)} | "
-              f"{fmt(statistics.median(ratios))}x | "
-              f"{fmt(statistics.median(r['cpu_s_per_image'] for r in runs))} | "
-              f"{fmt(statistics.median(cpu_ratios)) + 'x' if cpu_ratios else '-'} |")  # fmt: skip
+        print(
+            f"| {tool} | {fmt(statistics.median(r['images_per_s'] for r in runs), 3)} | "
+            f"{fmt(statistics.median(ratios))}x | "
+            f"{fmt(statistics.median(r['cpu_s_per_image'] for r in runs))} | "
+            f"{fmt(statistics.median(cpu_ratios)) + 'x' if cpu_ratios else '-'} |"
+        )
     if "accuracy" in report:
         acc = report["accuracy"]
         row = acc["dlc"]["rows"][0][0]
         ps = acc["poseshift"]
         print()
-        print(f"Accuracy after {acc['epochs']} epochs at {acc['crop'][0]}x{acc['crop'][1]} "
-              f"(poseshift {acc['poseshift_iterations']} iterations of 8):")  # fmt: skip
+        print(
+            f"Accuracy after {acc['epochs']} epochs at {acc['crop'][0]}x{acc['crop'][1]} "
+            f"(poseshift {acc['poseshift_iterations']} iterations of 8):"
+        )
         print()
         print("| | DeepLabCut 3 | poseshift |")
         print("|---|---|---|")
         print(f"| test images | {len(report['split']['test'])} | {ps['within']['n_images']} |")
         print(f"| test error (px) | {fmt(row['test rmse'])} | {fmt(ps['within']['error_px'])} |")
         print(f"| train error (px) | {fmt(row['train rmse'])} | {fmt(ps['train']['error_px'])} |")
-        print(f"| test error, p >= cutoff (px) | {fmt(row['test rmse_pcutoff'])} (p >= {row['pcutoff']}) | "
-              f"{fmt(ps['within'].get('error_px_pcutoff'))} |")  # fmt: skip
-        print(f"| test normalized (snout-tailbase) / PCK@0.3 | - | "
-              f"{fmt(ps['within'].get('normalized_error'), 3)} / {fmt(ps['within'].get('pck'), 3)} |")  # fmt: skip
-        print(f"| training wall time (s) | {acc['dlc_train_wall_s']:.0f} | {acc['poseshift_train_wall_s']:.0f} |")
+        print(
+            f"| test error, p >= cutoff (px) | {fmt(row['test rmse_pcutoff'])} (p >= {row['pcutoff']}) | "
+            f"{fmt(ps['within'].get('error_px_pcutoff'))} |"
+        )
+        print(
+            f"| test normalized (snout-tailbase) / PCK@0.3 | - | "
+            f"{fmt(ps['within'].get('normalized_error'), 3)} / {fmt(ps['within'].get('pck'), 3)} |"
+        )
+        print(
+            f"| training wall time (s) | {acc['dlc_train_wall_s']:.0f} | {acc['poseshift_train_wall_s']:.0f} |"
+        )
 
 
 def analyze_tables(report: dict) -> None:
@@ -77,16 +92,21 @@ def analyze_tables(report: dict) -> None:
     print("|---|---|---|---|---|")
     for tool, runs in final.items():
         fps = [r["fps"] for r in runs]
-        print(f"| {tool} | {runs[0]['batch_size']} | {', '.join(f'{v:.2f}' for v in fps)} | "
-              f"{statistics.median(fps) / statistics.median(r['fps'] for r in final['dlc']):.2f}x | "
-              f"{', '.join(format(r['load_before'], '.1f') for r in runs)} |")  # fmt: skip
+        print(
+            f"| {tool} | {runs[0]['batch_size']} | {', '.join(f'{v:.2f}' for v in fps)} | "
+            f"{statistics.median(fps) / statistics.median(r['fps'] for r in final['dlc']):.2f}x | "
+            f"{', '.join(format(r['load_before'], '.1f') for r in runs)} |"
+        )
     print(f"\nDLC3 best: {dlc_best:.2f} frames/s")
     print("\nbf16 check:", json.dumps(report["bf16_check"], indent=1))
 
 
 def main() -> None:
     work = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/dlc3-bench")
-    for name, fn in (("train_vs_dlc3.json", train_tables), ("analyze_vs_dlc3.json", analyze_tables)):
+    for name, fn in (
+        ("train_vs_dlc3.json", train_tables),
+        ("analyze_vs_dlc3.json", analyze_tables),
+    ):
         path = work / name
         if path.exists():
             print(f"## {name}\n")

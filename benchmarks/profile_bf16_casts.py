@@ -49,8 +49,11 @@ def main() -> None:
     def run_cast_once():
         return bf16(xb)
 
-    variants = {"fp32": run_fp32, "bf16 autocast (shipped)": run_autocast,
-                "bf16 weights cast once": run_cast_once}  # fmt: skip
+    variants = {
+        "fp32": run_fp32,
+        "bf16 autocast (shipped)": run_autocast,
+        "bf16 weights cast once": run_cast_once,
+    }
     for name, fn in variants.items():
         fn()  # warm-up
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -60,28 +63,37 @@ def main() -> None:
         casts = [e for e in events if e.key == "aten::_to_copy"]
         n_cast = casts[0].count if casts else 0
         t_cast = casts[0].cpu_time_total / 1e3 if casts else 0.0
-        print(f"{name:26s}: {ops:5d} aten ops per forward, {n_cast:4d} aten::_to_copy "
-              f"({t_cast:.1f} ms CPU)")  # fmt: skip
+        print(
+            f"{name:26s}: {ops:5d} aten ops per forward, {n_cast:4d} aten::_to_copy "
+            f"({t_cast:.1f} ms CPU)"
+        )
     times = {name: [] for name in variants}
     for rep in range(args.reps):
         for name, fn in variants.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-        print(f"rep {rep} load {os.getloadavg()[0]:.2f}: "
-              + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()), flush=True)  # fmt: skip
+        print(
+            f"rep {rep} load {os.getloadavg()[0]:.2f}: "
+            + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()),
+            flush=True,
+        )
     print(f"\n{args.backbone}, batch {args.batch}, 640x480, {torch.get_num_threads()} threads:")
     for name, values in times.items():
         median = sorted(values)[len(values) // 2]
-        print(f"  {name:26s} median {median:.3f} s = {args.batch / median:.2f} frames/s, "
-              f"min {min(values):.3f}, max {max(values):.3f}")  # fmt: skip
+        print(
+            f"  {name:26s} median {median:.3f} s = {args.batch / median:.2f} frames/s, "
+            f"min {min(values):.3f}, max {max(values):.3f}"
+        )
     with torch.inference_mode():
         a = fp32(x)["scoremaps"].float()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             b = fp32(x)["scoremaps"].float()
         c = bf16(xb)["scoremaps"].float()
-    print(f"  max |scoremap logit diff| vs fp32: autocast {(a - b).abs().max():.4f}, "
-          f"cast once {(a - c).abs().max():.4f}")  # fmt: skip
+    print(
+        f"  max |scoremap logit diff| vs fp32: autocast {(a - b).abs().max():.4f}, "
+        f"cast once {(a - c).abs().max():.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,19 +51,25 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             if rep:
                 times[key].append(elapsed)
-        print(f"rep {rep} load {os.getloadavg()[0]:.2f}: "
-              + ", ".join(f"{k[0]}/{k[1]} {times[k][-1] if rep else elapsed:.2f}s" for k in times),
-              flush=True)  # fmt: skip
-    print(f"\n{args.backbone}, batch {args.batch}, {width}x{height}, torch threads "
-          f"{torch.get_num_threads()}; frames/s = batch / median seconds")  # fmt: skip
+        print(
+            f"rep {rep} load {os.getloadavg()[0]:.2f}: "
+            + ", ".join(f"{k[0]}/{k[1]} {times[k][-1] if rep else elapsed:.2f}s" for k in times),
+            flush=True,
+        )
+    print(
+        f"\n{args.backbone}, batch {args.batch}, {width}x{height}, torch threads "
+        f"{torch.get_num_threads()}; frames/s = batch / median seconds"
+    )
     for key, values in times.items():
         median = sorted(values)[len(values) // 2]
         print(f"  {key[0]:5s} {key[1]:22s} {args.batch / median:6.2f} frames/s  ({values})")
     for precision in ("fp32", "bf16"):
         a = outputs[(precision, "shipped (NCHW on CPU)")]
         b = outputs[(precision, "channels_last")]
-        print(f"  {precision}: max |pose difference| NCHW vs channels_last: "
-              f"{(a[..., :2] - b[..., :2]).abs().max().item():.4f} px")  # fmt: skip
+        print(
+            f"  {precision}: max |pose difference| NCHW vs channels_last: "
+            f"{(a[..., :2] - b[..., :2]).abs().max().item():.4f} px"
+        )
 
 
 if __name__ == "__main__":

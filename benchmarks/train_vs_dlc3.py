@@ -25,6 +25,7 @@ score the test images of the shared split.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import subprocess
@@ -50,10 +51,28 @@ from _common import (
 def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: str, logf: Path):
     """Run the CLI; sample the process CPU time whenever a log.jsonl line appears."""
     command = [
-        str(POSESHIFT), "train", str(project), "--backbone", "resnet50", "--init", "scratch",
-        "--split", SPLIT_NAME, "--preset", str(preset), "--batch-size", "8", "--crop", crop,
-        "--iters", str(iters), "--workers", "1", "--out", str(run),
-    ]  # fmt: skip
+        str(POSESHIFT),
+        "train",
+        str(project),
+        "--backbone",
+        "resnet50",
+        "--init",
+        "scratch",
+        "--split",
+        SPLIT_NAME,
+        "--preset",
+        str(preset),
+        "--batch-size",
+        "8",
+        "--crop",
+        crop,
+        "--iters",
+        str(iters),
+        "--workers",
+        "1",
+        "--out",
+        str(run),
+    ]
     load_before = load()
     with logf.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=ENV)
@@ -72,8 +91,10 @@ def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: st
         raise RuntimeError(f"{' '.join(command)} failed; see {logf}")
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     kept = records[1:]  # first interval = first step, warm-up included
-    seconds = sum(8 * (r["iteration"] - p["iteration"]) / r["images_per_s"]
-                  for p, r in zip(records, kept))  # fmt: skip
+    seconds = sum(
+        8 * (r["iteration"] - p["iteration"]) / r["images_per_s"]
+        for p, r in zip(records, kept, strict=False)
+    )
     images = 8 * (kept[-1]["iteration"] - records[0]["iteration"])
     cpu = None
     if len(samples) >= 2 and samples[0][0] == 1 and samples[-1][0] == len(records):
@@ -92,9 +113,23 @@ def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: st
 
 def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int], logf: Path):
     load_before = load()
-    args = ["train", str(project), "--crop", str(crop[0]), str(crop[1]), "--batch-size", "8",
-            "--epochs", "1", "--max-steps", str(steps), "--workers", "1",
-            "--model-name", model_name]  # fmt: skip
+    args = [
+        "train",
+        str(project),
+        "--crop",
+        str(crop[0]),
+        str(crop[1]),
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--max-steps",
+        str(steps),
+        "--workers",
+        "1",
+        "--model-name",
+        model_name,
+    ]
     out = dlc(*args, log_file=logf)
     stamps = out["stamps"]  # [(wall, cpu)] after each optimizer step
     wall = [s[0] for s in stamps]
@@ -104,7 +139,7 @@ def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int],
         "tool": f"deeplabcut ({model_name})",
         "command": "dlc3_driver.py " + " ".join(args),
         "images_per_s": images / (wall[-1] - wall[0]),
-        "per_interval": [round(8 / (b - a), 3) for a, b in zip(wall, wall[1:])],
+        "per_interval": [round(8 / (b - a), 3) for a, b in itertools.pairwise(wall)],
         "cpu_s_per_image": (cpu[-1] - cpu[0]) / images,
         "measured_steps": len(stamps) - 1,
         "load_before": load_before,
@@ -114,8 +149,13 @@ def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int],
 
 def speed(args, project: Path, workdir: Path) -> list[dict]:
     presets = {
-        p: write_preset(workdir / f"fast-{p}.yaml", precision=p, log_every=1,
-                        checkpoint_every=100_000, snapshots=[])  # fmt: skip
+        p: write_preset(
+            workdir / f"fast-{p}.yaml",
+            precision=p,
+            log_every=1,
+            checkpoint_every=100_000,
+            snapshots=[],
+        )
         for p in ("fp32", "bf16")
     }
     crop = f"{args.crop[0]}x{args.crop[1]}"
@@ -130,13 +170,21 @@ def speed(args, project: Path, workdir: Path) -> list[dict]:
             if tool == "dlc":
                 res = dlc_train(project, args.steps, variant, args.crop, workdir / f"{tag}.log")
             else:
-                res = poseshift_train(project, workdir / tag, presets[variant], args.steps,
-                                      crop, workdir / f"{tag}.log")  # fmt: skip
+                res = poseshift_train(
+                    project,
+                    workdir / tag,
+                    presets[variant],
+                    args.steps,
+                    crop,
+                    workdir / f"{tag}.log",
+                )
                 res["tool"] = f"poseshift (resnet50, {variant})"
             res["round"] = r
             results.append(res)
-            log(f"{tag}: {res['images_per_s']:.3f} images/s, "
-                f"{res['cpu_s_per_image'] or float('nan'):.2f} CPU-s/image")  # fmt: skip
+            log(
+                f"{tag}: {res['images_per_s']:.3f} images/s, "
+                f"{res['cpu_s_per_image'] or float('nan'):.2f} CPU-s/image"
+            )
             (workdir / "train_speed.json").write_text(json.dumps(results, indent=1))
     return results
 
@@ -147,19 +195,38 @@ def accuracy(args, project: Path, workdir: Path, n_train: int) -> dict:
     crop = args.acc_crop
     log(f"accuracy: DeepLabCut 3, {epochs} epochs at {crop[0]}x{crop[1]} ...")
     t = time.perf_counter()
-    dlc_run = dlc("train", str(project), "--crop", str(crop[0]), str(crop[1]), "--batch-size",
-                  "8", "--epochs", str(epochs), "--workers", "1", "--model-name", "resnet50_gn",
-                  log_file=workdir / "acc-dlc-train.log")  # fmt: skip
+    dlc(
+        "train",
+        str(project),
+        "--crop",
+        str(crop[0]),
+        str(crop[1]),
+        "--batch-size",
+        "8",
+        "--epochs",
+        str(epochs),
+        "--workers",
+        "1",
+        "--model-name",
+        "resnet50_gn",
+        log_file=workdir / "acc-dlc-train.log",
+    )
     dlc_seconds = time.perf_counter() - t
     dlc_eval = dlc("evaluate", str(project), log_file=workdir / "acc-dlc-eval.log")
-    preset = write_preset(workdir / "fast-bf16-acc.yaml", precision="bf16",
-                          warmup_iters=max(1, iters // 10), log_every=5,
-                          checkpoint_every=100_000, snapshots=[])  # fmt: skip
+    preset = write_preset(
+        workdir / "fast-bf16-acc.yaml",
+        precision="bf16",
+        warmup_iters=max(1, iters // 10),
+        log_every=5,
+        checkpoint_every=100_000,
+        snapshots=[],
+    )
     log(f"accuracy: poseshift bf16, {iters} iterations ({epochs} epochs) ...")
     run = workdir / "acc-poseshift"
     t = time.perf_counter()
-    poseshift_train(project, run, preset, iters, f"{crop[0]}x{crop[1]}",
-                    workdir / "acc-poseshift-train.log")  # fmt: skip
+    poseshift_train(
+        project, run, preset, iters, f"{crop[0]}x{crop[1]}", workdir / "acc-poseshift-train.log"
+    )
     ps_seconds = time.perf_counter() - t
     command = [str(POSESHIFT), "evaluate", str(run), "--scale-pair", "snout,tailbase"]
     out = subprocess.run(command, capture_output=True, text=True, env=ENV)
@@ -191,7 +258,11 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     ensure_dlc_venv()
-    report = {"machine": machine(), "versions": versions(), "args": vars(args) | {"workdir": str(args.workdir)}}
+    report = {
+        "machine": machine(),
+        "versions": versions(),
+        "args": vars(args) | {"workdir": str(args.workdir)},
+    }
     log(f"machine {report['machine']}")
     project, split = prepare_project(args.workdir)
     report["split"] = {"train": len(split["train"]), "test": split["test"]}
