@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from poseshift.data.augment import ABSENT, Augmenter
+from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.train.config import AugmentConfig
 
@@ -85,3 +87,36 @@ def test_keypoints_leaving_the_crop_are_trained_as_absent() -> None:
         assert targets["scoremap_weight"][0, k].min() == 1  # trained: "not here"
         assert targets["scoremap"][0, k].max() == 0
     assert targets["scoremap_weight"][0, 1].max() == 0  # unlabeled: ignored
+
+
+def empty_crop_fraction(sampling: str) -> float:
+    """Share of 32x32 crops of a 160x120 image that hold none of the three marks."""
+    config = AugmentConfig(
+        rotation_p=0.0,
+        motion_blur_p=0.0,
+        global_scale=1.0,
+        scale_jitter=(1.0, 1.0),
+        crop_sampling=sampling,
+    )
+    augment = Augmenter(config, (32, 32), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    empty = 0
+    for seed in range(200):
+        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        for k, (x, y) in enumerate(moved):
+            if x != ABSENT:  # every kept label still sits on its own mark
+                assert np.argmax(out[round(y), round(x)]) == np.argmax(COLOURS[k])
+        empty += bool((moved[:, 0] == ABSENT).all())
+    return empty / 200
+
+
+def test_keypoint_aware_crops_hold_the_animal() -> None:
+    uniform = empty_crop_fraction("uniform")
+    assert uniform > 0.5  # most of this image is background
+    assert empty_crop_fraction("keypoints") == 0.0
+    assert empty_crop_fraction("hybrid") < 0.75 * uniform
+
+
+def test_crop_shift_out_of_range_is_an_error() -> None:
+    with pytest.raises(PoseshiftError, match="crop_max_shift"):
+        Augmenter(AugmentConfig(crop_max_shift=0.7), (64, 64), ["a", "b", "c"])

@@ -26,6 +26,10 @@ class AugmentConfig:
     fliplr: bool = False
     symmetric_pairs: list[list[str]] = field(default_factory=list)
     crop: tuple[int, int] | None = None  # (W, H) of training crops; None: whole scaled image
+    # "uniform": anywhere; "keypoints": around a labeled keypoint; "hybrid": half and half
+    # (DeepLabCut 3's default idea: few crops without the animal).
+    crop_sampling: Literal["uniform", "keypoints", "hybrid"] = "hybrid"
+    crop_max_shift: float = 0.4  # a keypoint-centred crop puts its keypoint within +-40 % of mid
 
 
 @dataclass
