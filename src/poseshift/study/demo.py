@@ -47,8 +47,10 @@ def demo_plan(out: Path, settings: DemoSettings, console: Console) -> Plan:
     """The shipped demo plan, resized, with pretrained arms where weights are found here."""
     plan = load_plan("demo", project=out / "synth")
     synth = dataclasses.replace(
-        plan.synth, individuals=settings.individuals,
-        frames_per_individual=settings.frames_per_individual, size=settings.size,
+        plan.synth,
+        individuals=settings.individuals,
+        frames_per_individual=settings.frames_per_individual,
+        size=settings.size,
     )
     overrides = dict(plan.grid.overrides)
     overrides["iterations"] = settings.iterations
@@ -74,20 +76,37 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
     final = final_results(results)
     final = final[final["partition"].isin(["within", "ood"])]
-    table = final.pivot_table(index=["imagenet_top1", "backbone", "init", "fraction"],
-                              columns="partition", values="normalized_error", aggfunc="mean")
+    table = final.pivot_table(
+        index=["imagenet_top1", "backbone", "init", "fraction"],
+        columns="partition",
+        values="normalized_error",
+        aggfunc="mean",
+    )
     return table.reset_index().sort_values(["fraction", "imagenet_top1"])
 
 
 def print_summary(table: pd.DataFrame, console: Console) -> None:
-    rich_table = Table("backbone", "ImageNet top-1", "init", "fraction", "within", "ood",
-                       "ood / within",
-                       title="normalized error (pixel error / per-animal scale), lower is better")
+    rich_table = Table(
+        "backbone",
+        "ImageNet top-1",
+        "init",
+        "fraction",
+        "within",
+        "ood",
+        "ood / within",
+        title="normalized error (pixel error / per-animal scale), lower is better",
+    )
     for row in table.itertuples():
         within, ood = getattr(row, "within", float("nan")), getattr(row, "ood", float("nan"))
-        rich_table.add_row(row.backbone, f"{row.imagenet_top1:.1f}", row.init,
-                           f"{row.fraction:g}", f"{within:.3f}", f"{ood:.3f}",
-                           f"{ood / within:.2f}x" if within else "-")
+        rich_table.add_row(
+            row.backbone,
+            f"{row.imagenet_top1:.1f}",
+            row.init,
+            f"{row.fraction:g}",
+            f"{within:.3f}",
+            f"{ood:.3f}",
+            f"{ood / within:.2f}x" if within else "-",
+        )
     console.print(rich_table)
 
 
@@ -99,8 +118,9 @@ def cut_clip(video: Path, out: Path, frames: int) -> Path:
     if not ok:
         raise PoseshiftError(f"cannot read video {video}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                             (frame.shape[1], frame.shape[0]))
+    writer = cv2.VideoWriter(
+        str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0])
+    )
     for _ in range(frames):
         writer.write(frame)
         ok, frame = reader.read()
@@ -111,8 +131,9 @@ def cut_clip(video: Path, out: Path, frames: int) -> Path:
     return out
 
 
-def openfield_story(out: Path, settings: DemoSettings, console: Console,
-                    shared: Path = SHARED_OPENFIELD) -> dict[str, Path]:
+def openfield_story(
+    out: Path, settings: DemoSettings, console: Console, shared: Path = SHARED_OPENFIELD
+) -> dict[str, Path]:
     """Train briefly on the real DeepLabCut example, then analyze and label its video."""
     from poseshift.predict.labeled_video import label_video
     from poseshift.train.config import load_preset, with_overrides
@@ -123,14 +144,24 @@ def openfield_story(out: Path, settings: DemoSettings, console: Console,
     project = out / "openfield"
     if not project.exists():
         shutil.copytree(shared, project)  # the shared copy is read-only
-    config = with_overrides(load_preset("fast"), iterations=settings.openfield_iterations,
-                            batch_size=8, num_workers=0, log_every=10,
-                            snapshots=[settings.openfield_iterations])
+    config = with_overrides(
+        load_preset("fast"),
+        iterations=settings.openfield_iterations,
+        batch_size=8,
+        num_workers=0,
+        log_every=10,
+        snapshots=[settings.openfield_iterations],
+    )
     config = dataclasses.replace(
         config, augment=dataclasses.replace(config.augment, global_scale=0.5, crop=(256, 192))
     )
-    spec = RunSpec(project=str(project.resolve()), backbone="mobilenetv2_035", init="scratch",
-                   preset="fast", train=config)
+    spec = RunSpec(
+        project=str(project.resolve()),
+        backbone="mobilenetv2_035",
+        init="scratch",
+        preset="fast",
+        train=config,
+    )
     console.print(f"[bold]2/2[/] openfield: training {settings.openfield_iterations} iterations")
     train(spec, out / "openfield-run")
     video = project / "videos" / "m3v1mp4.mp4"
@@ -165,4 +196,3 @@ def run_demo(
     console.print(f"labeled video: {paths['labeled_video'].resolve()}")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return paths
-
