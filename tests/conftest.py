@@ -29,6 +29,14 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def no_compilation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.compile costs seconds per tiny model and shape: only tests marked ``compiled``
+    pay it; elsewhere compiled networks run eagerly (identical numbers)."""
+    if "compiled" not in request.keywords:
+        monkeypatch.setenv("TORCHDYNAMO_DISABLE", "1")  # read by each torch.compile call
+
+
 @pytest.fixture(scope="session")
 def openfield() -> Path:
     if not OPENFIELD.is_dir():

@@ -173,3 +173,30 @@ def test_analyze_cli(run: Path, clip: Path, tmp_path: Path) -> None:
     assert len(pd.read_hdf(tmp_path / f"mouse{SCORER}.h5")) == 12
     result = runner.invoke(app, [*args, "--precision", "fp64"])
     assert result.exit_code == 2 and "precision must be one of" in result.stderr
+
+
+@pytest.mark.compiled
+def test_compiled_network_gives_the_eager_poses(run: Path, clip: Path, tmp_path: Path) -> None:
+    # Batch 5 over 12 frames: the short last batch is padded, not compiled a second time.
+    [eager] = analyze_videos(
+        run, [clip], 5, dest=tmp_path / "eager", compile=False, show_progress=False
+    )
+    [compiled] = analyze_videos(
+        run, [clip], 5, dest=tmp_path / "compiled", compile=True, show_progress=False
+    )
+    np.testing.assert_allclose(pd.read_hdf(compiled), pd.read_hdf(eager), atol=1e-3)
+
+
+def test_failed_compilation_falls_back_to_eager(
+    run: Path, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_compiler(model, **options):
+        def fail(*args):
+            raise RuntimeError("no working C++ compiler")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    with pytest.warns(UserWarning, match="torch.compile failed.*no working C"):
+        [h5] = analyze_videos(run, [clip], 4, dest=tmp_path, compile=True, show_progress=False)
+    assert len(pd.read_hdf(h5)) == 12

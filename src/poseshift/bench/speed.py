@@ -101,6 +101,7 @@ def run_speed_benchmark(
     keypoints: int = 22,
     modes: Sequence[str] = MODES,
     on_cell: Callable[[SpeedCell], None] | None = None,
+    compile: bool = False,
 ) -> list[SpeedCell]:
     """Measure every backbone x size x batch size cell; ``on_cell`` sees each as it lands.
 
@@ -116,7 +117,7 @@ def run_speed_benchmark(
         for backbone in backbones:
             torch.manual_seed(0)
             predictor = VideoPredictor(
-                PoseNet(backbone, keypoints), ScoremapCodec(), device, precision
+                PoseNet(backbone, keypoints), ScoremapCodec(), device, precision, compile
             )
             for size in sizes:
                 per_frame = 0.0  # seconds per frame at the previous batch size

@@ -14,6 +14,7 @@ console = Console()
 RUN_HELP = "Run directory made by 'poseshift train'."
 SNAPSHOT_HELP = "Iteration number of the snapshot, or 'last'."
 PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU)."
+COMPILE_HELP = "torch.compile the network (default: on CPU, ~2x faster after a one-off compile)."
 
 
 def _snapshot(text: str) -> str | int:
@@ -37,6 +38,7 @@ def analyze(
     snapshot: str = typer.Option("last", help=SNAPSHOT_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     overwrite: bool = typer.Option(False, help="Re-analyze videos that already have poses."),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
     from poseshift.predict.video import analyze_videos
@@ -51,6 +53,7 @@ def analyze(
         snapshot=_snapshot(snapshot),
         precision=precision,
         overwrite=overwrite,
+        compile=compile,
     )
     for path in outputs:
         console.print(f"poses in {path}")
@@ -67,6 +70,7 @@ def label_video(
     batch_size: int = typer.Option(8, help="Frames per network batch, if analysis runs."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
 ) -> None:
     """Write <video><scorer>_labeled.mp4 with keypoints and the project's skeleton."""
     from poseshift.predict.labeled_video import label_video as make_labeled_video
@@ -80,6 +84,7 @@ def label_video(
         batch_size=batch_size,
         device=device,
         precision=precision,
+        compile=compile,
     )
     console.print(f"labeled video in {path}")
 

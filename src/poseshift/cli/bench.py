@@ -39,6 +39,9 @@ def speed(
     max_seconds: float = typer.Option(20.0, help="Skip or shorten cells longer than this."),
     keypoints: int = typer.Option(22, help="Keypoints of the random networks (horses: 22)."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's)."),
+    compile: bool = typer.Option(
+        False, "--compile/--no-compile", help="torch.compile each network (once per cell)."
+    ),
 ) -> None:
     """Model-only and end-to-end FPS per backbone x size x batch; CSV, plot, Tables 1-2."""
     from poseshift.bench.paper import PAPER_SOURCE
@@ -81,6 +84,7 @@ def speed(
             max_seconds=max_seconds,
             keypoints=keypoints,
             on_cell=report,
+            compile=compile,
         )
     frame = results_frame(
         cells,

@@ -98,6 +98,7 @@ def label_video(
     device: str = "auto",
     precision: str = "auto",
     show_progress: bool = True,
+    compile: bool | None = None,
 ) -> Path:
     """Write ``<video stem><scorer>_labeled.mp4`` next to the poses; return its path.
 
@@ -114,6 +115,7 @@ def label_video(
         snapshot=snapshot,
         precision=precision,
         show_progress=show_progress,
+        compile=compile,
     )
     style = project_style(read_spec(run_dir).project)
     cutoff = style["pcutoff"] if pcutoff is None else pcutoff
