@@ -13,7 +13,10 @@ Also reports how far each path's keypoints move from eager fp32's (argmax + locr
 ``ScoremapCodec``), on the frames whose fp32 likelihood is >= 0.6, when ``--run`` gives
 trained weights.
 
-    .venv/bin/python benchmarks/cpu_inference_paths.py --reps 5 [--run RUN_DIR]
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/cpu_inference_paths.py --reps 5 [--run RUN]
+
+(torch loads before poseshift here, so the passive OpenMP waiting that ``import poseshift``
+sets must come from the environment.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import poseshift  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, load_posenet
 from poseshift.predict.frames import FrameBatches, probe_video
