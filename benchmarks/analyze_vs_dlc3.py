@@ -6,16 +6,19 @@ poseshift; DeepLabCut's bottom-up inference does not resize). ResNet-50 models t
 ``train_vs_dlc3.py`` (its accuracy runs: the poseshift run dir and the DeepLabCut 3 snapshot
 in the same project copy), plus a briefly trained poseshift MobileNetV2-0.35.
 
-1. Batch-size sweep (1, 4, 8, 16) on the first ``--sweep-frames`` frames, interleaved:
-   DeepLabCut, poseshift fp32, poseshift bf16, poseshift MobileNetV2-0.35 fp32 and bf16.
+1. Batch-size sweep (1, 4, 8) on the first ``--sweep-frames`` frames, interleaved:
+   DeepLabCut, then poseshift ResNet-50 fp32 uncompiled (``--no-compile``), fp32 and bf16
+   (compiled, the CPU default), and MobileNetV2-0.35 fp32 and bf16 (compiled).
 2. Each at its fastest batch size on the whole 300-frame clip, back to back, repeated
    ``--rounds`` times.
 3. bf16 accuracy: of the keypoints the fp32 model finds with likelihood >= 0.6, the share
    whose bf16 prediction lies within 2 px.
 
 frames/s = frames / ``run_duration`` from each tool's ``<video><scorer>_meta.pickle`` (video
-decoding + inference + decoding poses, model loading excluded, for both tools); the wall
-time of the whole command is recorded too.
+decoding + inference + decoding poses, model loading excluded, for both tools; poseshift's
+compilation happens before its clock starts, like model loading); the wall time of the
+whole command (poseshift: process start, imports, model loading and compilation included;
+DeepLabCut: the ``analyze_videos`` call) is recorded too.
 
     .venv/bin/python benchmarks/analyze_vs_dlc3.py --workdir /tmp/dlc3-bench
 """
@@ -56,7 +59,16 @@ def cut_clip(source: Path, dest: Path, frames: int) -> Path:
     return dest
 
 
-def poseshift_analyze(run: Path, video: Path, batch: int, precision: str, dest: Path) -> dict:
+VARIANTS = {  # name -> (precision, compiled)
+    "resnet50": {"fp32-eager": ("fp32", False), "fp32": ("fp32", True), "bf16": ("bf16", True)},
+    "mobilenetv2_035": {"fp32": ("fp32", True), "bf16": ("bf16", True)},
+}
+
+
+def poseshift_analyze(
+    run: Path, video: Path, batch: int, variant: tuple[str, bool], dest: Path
+) -> dict:
+    precision, compiled = variant
     dest.mkdir(parents=True, exist_ok=True)
     command = [
         str(POSESHIFT),
@@ -74,6 +86,7 @@ def poseshift_analyze(run: Path, video: Path, batch: int, precision: str, dest: 
         "--dest",
         str(dest),
         "--overwrite",
+        "--compile" if compiled else "--no-compile",
     ]
     load_before = load()
     started = time.perf_counter()
@@ -87,6 +100,7 @@ def poseshift_analyze(run: Path, video: Path, batch: int, precision: str, dest: 
         "command": " ".join(command),
         "batch_size": batch,
         "precision": precision,
+        "compiled": compiled,
         "run_duration": meta["run_duration"],
         "nframes": meta["nframes"],
         "fps": meta["nframes"] / meta["run_duration"],
@@ -177,7 +191,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dlc3-bench"))
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--sweep-frames", type=int, default=60)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--mobilenet-iters", type=int, default=20)
     parser.add_argument(
@@ -212,7 +226,8 @@ def main() -> None:
     models = {"resnet50": resnet_run, "mobilenetv2_035": mobilenet_run}
 
     # 1. sweep
-    sweep = {"dlc": [], **{f"{m}-{p}": [] for m in models for p in ("fp32", "bf16")}}
+    keys = {f"{m}-{v}": (models[m], VARIANTS[m][v]) for m in models for v in VARIANTS[m]}
+    sweep = {"dlc": [], **{key: [] for key in keys}}
     if args.reuse_sweep:
         sweep = json.loads((out / "analyze_sweep.json").read_text())
     for batch in [] if args.reuse_sweep else args.batch_sizes:
@@ -220,14 +235,10 @@ def main() -> None:
         sweep["dlc"] += dlc_analyze(
             project, [sweep_clip], [batch], out / f"sweep-dlc-b{batch}", f"sweep-dlc-b{batch}"
         )
-        for name, run in models.items():
-            for precision in ("fp32", "bf16"):
-                key = f"{name}-{precision}"
-                sweep[key].append(
-                    poseshift_analyze(
-                        run, sweep_clip, batch, precision, out / f"sweep-{key}-b{batch}"
-                    )
-                )
+        for key, (run, variant) in keys.items():
+            sweep[key].append(
+                poseshift_analyze(run, sweep_clip, batch, variant, out / f"sweep-{key}-b{batch}")
+            )
         log(f"sweep b={batch}: " + str({k: round(v[-1]["fps"], 2) for k, v in sweep.items()}))
         (out / "analyze_sweep.json").write_text(json.dumps(sweep, indent=1))
     report["sweep"] = sweep
@@ -244,23 +255,24 @@ def main() -> None:
             out / f"final{tag}-r{r}-dlc",
             f"final{tag}-r{r}-dlc",
         )
-        for name, run in models.items():
-            for precision in ("fp32", "bf16"):
-                key = f"{name}-{precision}"
-                final[key].append(
-                    poseshift_analyze(
-                        run, clip, best(sweep[key]), precision, out / f"final{tag}-r{r}-{key}"
-                    )
+        for key, (run, variant) in keys.items():
+            final[key].append(
+                poseshift_analyze(
+                    run, clip, best(sweep[key]), variant, out / f"final{tag}-r{r}-{key}"
                 )
+            )
         log(f"round {r}: " + str({k: round(v[-1]["fps"], 2) for k, v in final.items()}))
         (out / f"analyze_final{tag}.json").write_text(json.dumps(final, indent=1))
     report["final"] = final
 
-    # 3. bf16 against fp32 (same model, same clip); also at batch 8 for both precisions
+    # 3. bf16 against fp32 (same model, same clip)
     report["bf16_check"] = {
         name: bf16_check(final[f"{name}-fp32"][0]["h5"], final[f"{name}-bf16"][0]["h5"])
         for name in models
     }
+    report["compiled_check"] = bf16_check(
+        final["resnet50-fp32-eager"][0]["h5"], final["resnet50-fp32"][0]["h5"]
+    )
     report["wall_s"] = time.perf_counter() - started
     report["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     (work / f"analyze_vs_dlc3{tag}.json").write_text(json.dumps(report, indent=1))

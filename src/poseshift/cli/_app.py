@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 import typer
@@ -64,3 +66,26 @@ def group(name_help: str, default_command: str | None = None) -> typer.Typer:
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Users get ``warning: <text>``, not the source line that raised it."""
     return f"warning: {message}\n"
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int | None = None
+) -> Iterator[Callable[[int | None, int | None], None]]:
+    """A transient rich bar for a library ``progress=`` callback.
+
+    Yields ``report(done=None, total=None)``: with ``done`` it sets the count (and total, if
+    given), without it advances by one.
+    """
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def report(done: int | None = None, total: int | None = None) -> None:
+            if done is None:
+                bar.advance(task)
+            else:
+                bar.update(task, completed=done, total=total)
+
+        yield report

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from poseshift.cli._app import group
+from poseshift.cli._app import group, progress_bar
 
 app = group("Inspect, convert and generate labeled data (DeepLabCut projects, COCO).")
 console = Console()
@@ -87,13 +87,11 @@ def synth(
 ) -> None:
     """Generate a synthetic Horse-10-like benchmark: walking quadrupeds, 22 Horse-30 keypoints."""
     import numpy as np
-    from rich.progress import Progress
 
     from poseshift.data.synth import generate, parse_size
 
     frame_size = parse_size(size)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("rendering individuals", total=individuals)
+    with progress_bar("rendering individuals", individuals) as report:
         dataset = generate(
             out_dir,
             individuals,
@@ -102,7 +100,7 @@ def synth(
             seed,
             domain_shift,
             force,
-            progress=lambda _: progress.advance(task),
+            progress=lambda _: report(),
         )
     inside = float(np.isfinite(dataset.keypoints[..., 0]).mean())
     console.print(
@@ -216,14 +214,11 @@ def corrupt(
     force: bool = typer.Option(False, "--force", help="Remake copies that exist."),
 ) -> None:
     """Write Horse-C: ImageNet-C corruptions of the test images, one project per severity."""
-    from rich.progress import Progress
-
     from poseshift.data.corrupt import make_corruptions, parse_corruptions, parse_severities
 
     names, levels = parse_corruptions(corruptions), parse_severities(severities)
     parts = [p.strip() for p in partitions.split(",") if p.strip()]
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("corrupting images", total=None)
+    with progress_bar("corrupting images") as report:
         manifest = make_corruptions(
             project,
             split,
@@ -235,7 +230,7 @@ def corrupt(
             seed,
             workers,
             force,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=report,
         )
     counts = ", ".join(f"{len(v)} {k}" for k, v in manifest["partitions"].items())
     console.print(

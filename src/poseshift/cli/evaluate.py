@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from poseshift.cli._app import progress_bar
+
 console = Console()
 
 
@@ -66,12 +68,9 @@ def evaluate(
 
 def _corruption_tables(run_dir, folder, which, pair, scale_file, batch_size, device, force) -> None:
     """Horse-C: normalized error and PCK per corruption (mean over severities), clean, mean."""
-    from rich.progress import Progress
-
     from poseshift.evaluate.corruption import evaluate_corruptions
 
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("scoring corrupted copies", total=None)
+    with progress_bar("scoring corrupted copies") as report:
         reports = evaluate_corruptions(
             run_dir,
             folder,
@@ -81,7 +80,7 @@ def _corruption_tables(run_dir, folder, which, pair, scale_file, batch_size, dev
             batch_size=batch_size,
             device=device,
             force=force,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=report,
         )
     for report in reports:
         parts = list(report["clean"])
