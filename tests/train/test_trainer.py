@@ -26,6 +26,9 @@ def test_run_dir_contents_and_skip(tiny_project: Path, tmp_path: Path) -> None:
     for name in ("run.yaml", "split.json", "environment.json", "log.jsonl", "done.json"):
         assert (run / name).is_file(), name
     assert list_snapshots(run) == [2, 4, 6]
+    # A process killed while writing a snapshot leaves its temporary file behind.
+    (run / "snapshots" / ".snapshot-0000008.pt.x1y2.tmp.pt").write_bytes(b"half")
+    assert list_snapshots(run) == [2, 4, 6]
     split = json.loads((run / "split.json").read_text())
     assert split["bodyparts"] == ["Nose", "Eye", "Tail"]
     assert len(split["train"]) + len(split["within"]) == 12

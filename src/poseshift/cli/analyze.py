@@ -14,7 +14,7 @@ console = Console()
 RUN_HELP = "Run directory made by 'poseshift train'."
 SNAPSHOT_HELP = "Iteration number of the snapshot, or 'last'."
 PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU)."
-COMPILE_HELP = "torch.compile the network (default: on CPU, ~2x faster after a one-off compile)."
+COMPILE_HELP = "torch.compile the network (default: on CPU; faster after a one-off compile)."
 
 
 def _snapshot(text: str) -> str | int:

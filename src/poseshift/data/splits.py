@@ -255,7 +255,7 @@ def save_split(project: str | Path, split: Split, force: bool = False) -> Path:
 
 
 def list_splits(project: str | Path) -> list[str]:
-    return sorted(p.stem for p in splits_dir(project).glob("*.json"))
+    return sorted(p.stem for p in splits_dir(project).glob("[!.]*.json"))  # not a temp file
 
 
 def load_split(project: str | Path, name: str) -> Split:

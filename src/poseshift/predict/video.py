@@ -11,7 +11,7 @@ pinned memory on CUDA) and poses are decoded on the device; only (B, K, 3) poses
 
 On the CPU the network is compiled by default (``torch.compile`` with Inductor's freezing:
 BatchNorm folded into the convolutions, fused activations, weights prepacked for oneDNN):
-about 2x the eager speed with the same fp32 numbers (benchmarks/analyze_vs_dlc3.md). It
+the same fp32 poses, 1.1-1.9x faster on a 2-core CPU (benchmarks/analyze_vs_dlc3.md). It
 costs one compilation per video size (seconds; cached on disk by torch), done before the
 clock starts, and falls back to eager mode with a warning where compilation is impossible.
 
@@ -99,9 +99,10 @@ class VideoPredictor:
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # one input size per video
         # Measured on CPU only; on CUDA compile when asked (compile=True).
-        self.compiled = self.device.type == "cpu" if compile is None else compile
+        if compile is None:
+            compile = self.device.type == "cpu"
         self.network = self.model
-        if self.compiled:
+        if compile:
             self.network = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self._warm_shapes: set[tuple[int, ...]] = set()
 

@@ -163,7 +163,9 @@ def snapshot_path(run_dir: Path, iteration: int) -> Path:
 
 
 def list_snapshots(run_dir: Path) -> list[int]:
-    return sorted(int(p.stem.split("-")[1]) for p in (Path(run_dir) / "snapshots").glob("*.pt"))
+    # "snapshot-*" leaves out ".snapshot-*.tmp.pt", the half-written file of a killed process.
+    names = (Path(run_dir) / "snapshots").glob("snapshot-*.pt")
+    return sorted(int(p.stem.split("-")[1]) for p in names)
 
 
 # ----------------------------------------------------------------------------- training
