@@ -1,6 +1,6 @@
 """bf16 against fp32 video poses for one trained poseshift run (the accuracy side of bf16).
 
-Runs ``poseshift analyze RUN CLIP --precision fp32`` and ``--precision bf16`` (full 640x480,
+Runs ``poseshift analyze RUN CLIP --precision fp32`` and ``--precision bf16`` (compiled, 640x480,
 batch 1) and reports, of the keypoints the fp32 model finds with likelihood >= 0.6, the share
 whose bf16 prediction lies within 2 px (target: >= 99 %). Needs a run that actually finds
 the animal: a barely trained network has flat scoremaps whose argmax flips at random.
@@ -31,7 +31,7 @@ def main() -> None:
     if not run.exists():
         shutil.copytree(args.run, run, ignore=shutil.ignore_patterns("checkpoints", "eval"))
     results = {
-        p: poseshift_analyze(run, args.clip, args.batch_size, p, args.out / p)
+        p: poseshift_analyze(run, args.clip, args.batch_size, (p, True), args.out / p)
         for p in ("fp32", "bf16")
     }
     report = {
