@@ -109,6 +109,9 @@ def test_bad_input(trained: Path, tmp_path: Path) -> None:
     (other / "split.json").write_text(json.dumps(split))
     with pytest.raises(PoseshiftError, match="was trained on \\['snout', 'tail', 'ear'\\]"):
         evaluate_run(other, "last")
+    (other / "split.json").unlink()  # a run killed before it wrote its membership
+    with pytest.raises(PoseshiftError, match=r"has no split\.json; it is not a complete training"):
+        evaluate_run(other, "last")
 
 
 def test_cli_prints_the_table(trained: Path) -> None:

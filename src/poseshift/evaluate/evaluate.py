@@ -24,6 +24,7 @@ from poseshift.train.trainer import (
     RunSpec,
     list_snapshots,
     pick_device,
+    read_membership,
     read_spec,
     snapshot_path,
 )
@@ -61,7 +62,7 @@ def default_scale_pair(dataset: PoseDataset) -> tuple[str, str]:
 def load_run_data(run_dir: Path) -> tuple[RunSpec, dict, PoseDataset]:
     """A run's spec, its split membership and its project, checked to belong together."""
     spec = read_spec(run_dir)
-    membership = json.loads((run_dir / "split.json").read_text())
+    membership = read_membership(run_dir)
     dataset = load_project(spec.project)
     if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
         raise PoseshiftError(

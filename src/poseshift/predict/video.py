@@ -20,7 +20,6 @@ clock starts, and falls back to eager mode with a warning where compilation is i
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 import warnings
@@ -43,6 +42,7 @@ from poseshift.train.trainer import (
     autocast_dtype,
     list_snapshots,
     pick_device,
+    read_membership,
     read_spec,
     snapshot_path,
 )
@@ -226,10 +226,7 @@ def scorer_name(spec: RunSpec, iteration: int) -> str:
 
 def run_bodyparts(run_dir: Path) -> list[str]:
     """Bodypart names in network-channel order, as stored at training time."""
-    path = run_dir / "split.json"
-    if not path.is_file():
-        raise PoseshiftError(f"{run_dir} has no split.json; it is not a complete training run")
-    return list(json.loads(path.read_text())["bodyparts"])
+    return list(read_membership(run_dir)["bodyparts"])
 
 
 def output_path(video: str | Path, scorer: str, dest: str | Path | None = None) -> Path:

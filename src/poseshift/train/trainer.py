@@ -158,6 +158,14 @@ def read_spec(run_dir: Path) -> RunSpec:
     return from_dict(RunSpec, yaml.safe_load(path.read_text()), str(path))
 
 
+def read_membership(run_dir: Path) -> dict:
+    """The run's split.json: bodyparts in channel order and the images of each partition."""
+    path = Path(run_dir) / "split.json"
+    if not path.is_file():
+        raise PoseshiftError(f"{run_dir} has no split.json; it is not a complete training run")
+    return json.loads(path.read_text())
+
+
 def snapshot_path(run_dir: Path, iteration: int) -> Path:
     return Path(run_dir) / "snapshots" / f"snapshot-{iteration:07d}.pt"
 
