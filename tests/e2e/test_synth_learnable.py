@@ -1,4 +1,5 @@
-"""The synthetic benchmark is learnable and shows a real out-of-domain gap (slow: ~10 min).
+"""The synthetic benchmark is learnable and shows a real out-of-domain gap (slow: 90 s on two
+quiet cores, measured 2026-11-25; run with `pytest -m slow`).
 
 Measured with the standalone script (benchmarks/synth_domain_gap.md, MobileNetV2-0.35 from
 scratch, 600 iterations, 160x96): within 5.16 px vs out of domain 11.87 px at shift 1, and
