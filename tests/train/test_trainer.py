@@ -57,6 +57,10 @@ def test_resume_continues_exactly(tiny_project: Path, tmp_path: Path) -> None:
     b = torch.load(part / "checkpoints" / "last.pt", weights_only=False)["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    # Which hardware produced the weights: the first session, then each resume.
+    sessions = json.loads((part / "environment.json").read_text())
+    assert sessions["device"].startswith("CPU") and sessions["autocast"] == "off"
+    assert [r["at_iteration"] for r in sessions["resumed"]] == [3]
 
 
 def test_other_settings_in_the_same_dir_are_refused(tiny_project: Path, tmp_path: Path) -> None:

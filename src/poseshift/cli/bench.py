@@ -51,7 +51,7 @@ def speed(
         run_speed_benchmark,
         write_results,
     )
-    from poseshift.train.trainer import pick_device
+    from poseshift.train.trainer import device_name, pick_device
 
     if threads is not None:
         import torch
@@ -88,7 +88,7 @@ def speed(
         )
     frame = results_frame(
         cells,
-        device=_device_name(resolved),
+        device=device_name(resolved),
         precision=precision,
         video=str(video) if video else f"synthetic 640x480 mp4v, {frames} frames",
     )
@@ -111,21 +111,3 @@ def speed(
         f"Skipped and shortened cells are explained in {csv}."
     )
     console.print(f"results in {csv} and {png}")
-
-
-def _device_name(device) -> str:
-    """A readable device name for tables (GPU model, or the CPU model from /proc/cpuinfo)."""
-    import platform
-
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                threads = torch.get_num_threads()
-                return f"CPU {line.split(':', 1)[1].strip()}, {threads} torch thread(s)"
-    except OSError:
-        pass
-    return f"CPU {platform.processor() or platform.machine()}"

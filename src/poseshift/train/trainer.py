@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +106,7 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
 def prepare_run_dir(
     run_dir: Path, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
 ) -> None:
-    """Write run.yaml, split.json, environment.json; refuse a dir holding another run.
+    """Write run.yaml and split.json; refuse a dir holding another run.
 
     The device count may change between sessions: a run trains the same on any number.
     """
@@ -131,24 +132,52 @@ def prepare_run_dir(
             **membership,
         },
     )
-    write_json_atomic(run_dir / "environment.json", environment())
     write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=False))
 
 
-def environment() -> dict:
+def device_name(device: torch.device) -> str:
+    """A readable device name (GPU model, or the CPU model from /proc/cpuinfo)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                threads = torch.get_num_threads()
+                return f"CPU {line.split(':', 1)[1].strip()}, {threads} torch thread(s)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()}"
+
+
+def environment(device: torch.device, processes: int, precision: str) -> dict:
+    """Versions and hardware of one training session (what produced these weights)."""
     import timm
 
     from poseshift import __version__
 
+    dtype = autocast_dtype(precision, device)
     return {
         "poseshift": __version__,
         "torch": torch.__version__,
         "timm": timm.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "cpu_threads": torch.get_num_threads(),
+        "device": device_name(device),
+        "processes": processes,
+        "autocast": str(dtype).removeprefix("torch.") if dtype else "off",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+def record_session(run_dir: Path, session: dict, resumed_at: int | None) -> None:
+    """environment.json: the session that started the run, plus one entry per resume."""
+    path = run_dir / "environment.json"
+    if resumed_at is None or not path.is_file():
+        write_json_atomic(path, session)
+        return
+    record = json.loads(path.read_text())
+    record.setdefault("resumed", []).append({**session, "at_iteration": resumed_at})
+    write_json_atomic(path, record)
 
 
 def read_spec(run_dir: Path) -> RunSpec:
@@ -308,7 +337,10 @@ def _train(
 
     def open_run() -> dict | None:
         prepare_run_dir(run_dir, spec, membership, split, dataset.bodyparts)
-        return _read_checkpoint(checkpoint)
+        state = _read_checkpoint(checkpoint)
+        session = environment(ranks.device, ranks.world, config.precision)
+        record_session(run_dir, session, state["iteration"] if state else None)
+        return state
 
     state = ranks.on_main(open_run)
     train_indices = dataset.indices_of(membership["train"])
