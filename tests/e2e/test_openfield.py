@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+import yaml
 from typer.testing import CliRunner
 
 from poseshift.cli import app
+from poseshift.config import to_dict
+from poseshift.train.config import load_preset
 
 runner = CliRunner()
 
@@ -76,3 +84,72 @@ def test_openfield_split_train_evaluate(openfield: Path, tmp_path: Path) -> None
             distances.append(((px - lx) ** 2 + (py - ly) ** 2) ** 0.5)
     expected = sum(distances) / len(distances)
     assert metrics["partitions"]["within"]["error_px"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_ctrl_c_then_the_same_command_gives_the_uninterrupted_run(
+    openfield: Path, tmp_path: Path
+) -> None:
+    """The newcomer's check: train from the CLI, press Ctrl-C, run the same command again."""
+    project = tmp_path / "openfield"
+    shutil.copytree(openfield, project)
+    preset = to_dict(load_preset("fast"))
+    preset.update(iterations=10, log_every=1, checkpoint_every=1000, snapshots=[], warmup_iters=2)
+    (tmp_path / "preset.yaml").write_text(yaml.safe_dump(preset))
+    args = [
+        "train",
+        str(project),
+        "--backbone",
+        "mobilenetv2_035",
+        "--init",
+        "scratch",
+        "--preset",
+        str(tmp_path / "preset.yaml"),
+        "--batch-size",
+        "2",
+        "--crop",
+        "96x96",
+        "--workers",
+        "0",
+    ]
+
+    # Three processes, as a user runs them (one process vs another gives bit-equal steps;
+    # this test process pins one torch thread, which would not).
+    def poseshift(out: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "poseshift", *args, "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # A terminal's Ctrl-C: SIGINT handled as usual (a background shell ignores it).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    full = poseshift(tmp_path / "full")
+    part = tmp_path / "part"
+    process = poseshift(part)
+    log_path = part / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log_path.exists() and len(log_path.read_text().splitlines()) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    assert "run the same command to resume" in " ".join(output.split())
+    assert (part / "checkpoints" / "last.pt").exists() and not (part / "done.json").exists()
+    assert full.wait(timeout=300) == 0, full.communicate()[0]
+
+    resumed = poseshift(part)
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()[0]
+    logs = [
+        [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        for run in (tmp_path / "full", part)
+    ]
+    assert [r["iteration"] for r in logs[1]] == list(range(1, 11))
+    assert [r["total"] for r in logs[1]] == pytest.approx([r["total"] for r in logs[0]], rel=1e-5)
+    weights = [
+        torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
+        for run in (tmp_path / "full", part)
+    ]
+    for key, value in weights[0].items():
+        torch.testing.assert_close(weights[1][key], value, rtol=1e-5, atol=1e-6)

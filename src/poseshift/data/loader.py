@@ -9,6 +9,7 @@ together see exactly the batches one process would.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,4 +116,10 @@ def training_loader(
         drop_last=False,
         persistent_workers=False,
         prefetch_factor=4 if num_workers else None,
+        worker_init_fn=_ignore_ctrl_c,
     )
+
+
+def _ignore_ctrl_c(_worker_id: int) -> None:
+    """A terminal's Ctrl-C reaches the workers too; the trainer alone decides when to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -119,7 +119,7 @@ class Ranks:
     def agree(self, losses: dict[str, float]) -> tuple[dict[str, float], bool]:
         """Loss parts averaged over ranks, and whether any rank was asked to stop (Ctrl-C)."""
         if self.world == 1:
-            return losses, False
+            return losses, self.stop.is_set()
         values = [*losses.values(), float(self.stop.is_set())]
         summed = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(summed)
@@ -316,6 +316,29 @@ def _worker(index: int, fn, args: tuple, world: int, device_type: str, address: 
         result = fn(*args, ranks)
     if index == 0:
         results.put(result)
+
+
+@contextlib.contextmanager
+def stop_after_the_step(ranks: Ranks) -> Iterator[None]:
+    """One process: Ctrl-C stops after the current step, a second Ctrl-C at once.
+
+    A KeyboardInterrupt in the middle of a step would leave BatchNorm statistics updated by
+    a step that never finished, and the resumed run would differ from an uninterrupted one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def flag(*_) -> None:
+        if ranks.stop.is_set():
+            raise KeyboardInterrupt
+        ranks.stop.set()
+
+    previous = signal.signal(signal.SIGINT, flag)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

@@ -301,7 +301,9 @@ def train(
     """Train (or resume, or skip) the run in ``run_dir``, in this process or several (DDP).
 
     ``on_iteration(iteration, losses)`` is called after every step (progress displays, tests
-    that interrupt a run); a KeyboardInterrupt there or from Ctrl-C saves a checkpoint. With
+    that interrupt a run); a KeyboardInterrupt there saves a checkpoint, and so does Ctrl-C,
+    once the current step is done (a second Ctrl-C stops at once, keeping the last
+    checkpoint). With
     several processes it runs here, for each logged iteration, and a KeyboardInterrupt makes
     every rank stop after the same iteration.
     """
@@ -310,7 +312,9 @@ def train(
     world = distributed.world_size(spec.devices)
     distributed.check_batch(spec.train.batch_size, world, spec.preset)
     if world == 1:
-        return _train(spec, run_dir, on_iteration, show_progress, Ranks(device=device))
+        ranks = Ranks(device=device)
+        with distributed.stop_after_the_step(ranks):
+            return _train(spec, run_dir, on_iteration, show_progress, ranks)
     follow = _follow_log(run_dir / "log.jsonl", on_iteration) if on_iteration else None
     try:
         return distributed.launch(
@@ -370,7 +374,8 @@ def _train(
     step = _make_step(model, optimizer, codec, config, ranks)
     snapshots = set(config.snapshots) | {config.iterations}
 
-    iteration = start
+    iteration = saved = start
+    mid_step = False  # an interrupt now leaves a half-done step (BatchNorm statistics)
     progress = TrainingProgress(config.iterations, start, enabled=show_progress and ranks.is_main)
     log = TrainingLog(run_dir, start, config.batch_size) if ranks.is_main else None
     try:
@@ -378,8 +383,9 @@ def _train(
             for images, keypoints in loader:
                 ranks.fault_point(iteration)
                 lr = config.lr_at(iteration, spec.init)
+                mid_step = True
                 losses, stop = ranks.agree(step(images, keypoints, lr))
-                iteration += 1
+                iteration, mid_step = iteration + 1, False
                 progress.update(iteration, losses["total"])
                 if log is not None:
                     if iteration % config.log_every == 0 or iteration == config.iterations:
@@ -388,11 +394,14 @@ def _train(
                         save_posenet(model, snapshot_path(run_dir, iteration))
                     if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
                         _save_checkpoint(checkpoint, model, optimizer, iteration)
+                        saved = iteration
                 if on_iteration is not None:
                     on_iteration(iteration, losses)
                 if stop and iteration < config.iterations:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
+        if mid_step:  # a second Ctrl-C: resume from the last complete checkpoint
+            return RunResult(run_dir, saved, finished=False)
         if ranks.is_main:
             _save_checkpoint(checkpoint, model, optimizer, iteration)
         return RunResult(run_dir, iteration, finished=False)
