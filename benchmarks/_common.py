@@ -139,6 +139,35 @@ print(save_split({str(project)!r}, split))
     return project, split
 
 
+def train_command(
+    project: Path, run: Path, backbone: str, preset: str, iters: int, crop: str
+) -> list[str]:
+    """``poseshift train`` from scratch on the shared split: batch 8, one loader worker."""
+    return [
+        str(POSESHIFT),
+        "train",
+        str(project),
+        "--backbone",
+        backbone,
+        "--init",
+        "scratch",
+        "--split",
+        SPLIT_NAME,
+        "--preset",
+        preset,
+        "--batch-size",
+        "8",
+        "--crop",
+        crop,
+        "--iters",
+        str(iters),
+        "--workers",
+        "1",
+        "--out",
+        str(run),
+    ]
+
+
 def write_preset(path: Path, **overrides) -> Path:
     """A copy of poseshift's shipped ``fast`` preset with some keys replaced."""
     import yaml

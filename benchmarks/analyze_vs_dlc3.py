@@ -35,7 +35,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from _common import ENV, POSESHIFT, SHARED_PROJECT, SPLIT_NAME, dlc, load, log, machine, versions
+from _common import (
+    ENV,
+    POSESHIFT,
+    SHARED_PROJECT,
+    dlc,
+    load,
+    log,
+    machine,
+    train_command,
+    versions,
+)
 
 VIDEO = SHARED_PROJECT / "videos" / "m3v1mp4.mp4"
 
@@ -155,29 +165,7 @@ def bf16_check(fp32_h5: str, bf16_h5: str, cutoff: float = 0.6, tol: float = 2.0
 def train_mobilenet(project: Path, workdir: Path, iters: int) -> Path:
     """A briefly trained MobileNetV2-0.35 (speed does not depend on the weights)."""
     run = workdir / "mnv2-035"
-    command = [
-        str(POSESHIFT),
-        "train",
-        str(project),
-        "--backbone",
-        "mobilenetv2_035",
-        "--init",
-        "scratch",
-        "--split",
-        SPLIT_NAME,
-        "--preset",
-        "fast",
-        "--batch-size",
-        "8",
-        "--crop",
-        "256x256",
-        "--iters",
-        str(iters),
-        "--workers",
-        "1",
-        "--out",
-        str(run),
-    ]
+    command = train_command(project, run, "mobilenetv2_035", "fast", iters, "256x256")
     subprocess.run(command, check=True, capture_output=True, env=ENV)
     return run
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from _common import (
     ENV,
     POSESHIFT,
-    SPLIT_NAME,
     dlc,
     ensure_dlc_venv,
     load,
@@ -43,6 +42,7 @@ from _common import (
     machine,
     prepare_project,
     proc_cpu_seconds,
+    train_command,
     versions,
     write_preset,
 )
@@ -50,29 +50,7 @@ from _common import (
 
 def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: str, logf: Path):
     """Run the CLI; sample the process CPU time whenever a log.jsonl line appears."""
-    command = [
-        str(POSESHIFT),
-        "train",
-        str(project),
-        "--backbone",
-        "resnet50",
-        "--init",
-        "scratch",
-        "--split",
-        SPLIT_NAME,
-        "--preset",
-        str(preset),
-        "--batch-size",
-        "8",
-        "--crop",
-        crop,
-        "--iters",
-        str(iters),
-        "--workers",
-        "1",
-        "--out",
-        str(run),
-    ]
+    command = train_command(project, run, "resnet50", str(preset), iters, crop)
     load_before = load()
     with logf.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=ENV)
@@ -111,9 +89,9 @@ def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: st
     }
 
 
-def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int], logf: Path):
-    load_before = load()
-    args = [
+def dlc_train_args(project: Path, crop: tuple[int, int], epochs: int, model_name: str) -> list:
+    """dlc3_driver.py train: batch 8, one loader worker, as poseshift gets."""
+    return [
         "train",
         str(project),
         "--crop",
@@ -122,14 +100,17 @@ def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int],
         "--batch-size",
         "8",
         "--epochs",
-        "1",
-        "--max-steps",
-        str(steps),
+        str(epochs),
         "--workers",
         "1",
         "--model-name",
         model_name,
     ]
+
+
+def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int], logf: Path):
+    load_before = load()
+    args = [*dlc_train_args(project, crop, 1, model_name), "--max-steps", str(steps)]
     out = dlc(*args, log_file=logf)
     stamps = out["stamps"]  # [(wall, cpu)] after each optimizer step
     wall = [s[0] for s in stamps]
@@ -196,19 +177,7 @@ def accuracy(args, project: Path, workdir: Path, n_train: int) -> dict:
     log(f"accuracy: DeepLabCut 3, {epochs} epochs at {crop[0]}x{crop[1]} ...")
     t = time.perf_counter()
     dlc(
-        "train",
-        str(project),
-        "--crop",
-        str(crop[0]),
-        str(crop[1]),
-        "--batch-size",
-        "8",
-        "--epochs",
-        str(epochs),
-        "--workers",
-        "1",
-        "--model-name",
-        "resnet50_gn",
+        *dlc_train_args(project, crop, epochs, "resnet50_gn"),
         log_file=workdir / "acc-dlc-train.log",
     )
     dlc_seconds = time.perf_counter() - t
