@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -42,6 +45,68 @@ def openfield() -> Path:
     if not OPENFIELD.is_dir():
         pytest.skip("../shared/data/openfield is not available")
     return OPENFIELD
+
+
+class FileHandler(BaseHTTPRequestHandler):
+    """Serves ``server.files`` (path -> bytes); honours Range unless told not to; can cut one
+    answer short (``cut_next``) to test resumption. Logs (path, Range) in ``server.requests``."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        wanted = self.headers.get("Range")
+        server.requests.append((self.path, wanted))
+        server.ranges.append(wanted)
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        if wanted and not server.ignore_range:
+            start = int(wanted.removeprefix("bytes=").split("-")[0])
+            if start >= len(body):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        payload = body[start:]
+        if server.cut_next:  # close the connection in the middle of the body
+            server.cut_next = False
+            payload = payload[: len(payload) // 2]
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        return None
+
+
+@pytest.fixture
+def file_server(monkeypatch: pytest.MonkeyPatch):
+    """A real HTTP server on 127.0.0.1 in a thread; ``file_server.base`` is its URL."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # loopback must not go through a proxy
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
+    httpd.files, httpd.requests, httpd.ranges = {}, [], []
+    httpd.ignore_range, httpd.cut_next = False, False
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def closed_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    """An http URL on a 127.0.0.1 port nothing listens on (connections are refused)."""
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def make_project(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -83,46 +81,12 @@ def split_files(tmp_path_factory) -> Path:
     return folder
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Serves ``server.body``; honours Range unless told not to; can cut one answer short."""
-
-    def do_GET(self) -> None:
-        server = self.server
-        server.ranges.append(self.headers.get("Range"))
-        if self.path != "/horse10.tar.xz":
-            self.send_error(404)
-            return
-        body, start = server.body, 0
-        wanted = self.headers.get("Range")
-        if wanted and not server.ignore_range:
-            start = int(wanted.removeprefix("bytes=").split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        payload = body[start:]
-        if server.cut_next:  # close the connection in the middle of the body
-            server.cut_next = False
-            payload = payload[: len(payload) // 2]
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:
-        return None
-
-
 @pytest.fixture
-def server(archive: Path):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.body, httpd.ranges = archive.read_bytes(), []
-    httpd.ignore_range, httpd.cut_next = False, False
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/horse10.tar.xz"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+def server(file_server, archive: Path):
+    """The shared loopback server (tests/conftest.py) serving the miniature archive."""
+    file_server.body = file_server.files["/horse10.tar.xz"] = archive.read_bytes()
+    file_server.url = f"{file_server.base}/horse10.tar.xz"
+    return file_server
 
 
 def test_interrupted_download_resumes_and_installs(server, tmp_path: Path, split_files) -> None:

@@ -198,6 +198,24 @@ def fetch(
         console.print(f"the archive stays at {result.archive}; delete it to save space")
 
 
+@app.command("fetch-example")
+def fetch_example(
+    name: str = typer.Argument(..., help="Example project to get: openfield."),
+    dest: Path | None = typer.Option(
+        None, "--dest", help="Folder for the project's files (default: the examples cache)."
+    ),
+) -> None:
+    """Download DeepLabCut's openfield example (29 MB), checked file by file; resumable."""
+    from poseshift.data.examples import LICENCE, fetch_openfield
+
+    if name != "openfield":
+        raise typer.BadParameter(f"only 'openfield' can be fetched, got {name!r}")
+    console.print(f"licence: {LICENCE}", soft_wrap=True)
+    with progress_bar("downloading openfield") as report:
+        path = fetch_openfield(dest, progress=lambda _stage, done, total: report(done, total))
+    console.print(f"openfield example project at {path}", soft_wrap=True)
+
+
 @app.command("corrupt")
 def corrupt(
     project: Path = PROJECT,

@@ -16,24 +16,18 @@ staging folder that is renamed only when everything is in place.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import posixpath
 import re
 import shutil
 import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from lzma import LZMAError
 from pathlib import Path, PurePosixPath
 
-from poseshift import __version__
 from poseshift.data.project import load_project, read_labels, write_config
+from poseshift.download import Progress, _noop, download, sha256_of
 from poseshift.errors import PoseshiftError
 
 DEFAULT_URL = "https://huggingface.co/datasets/mwmathis/Horse-30/resolve/main/horse10.tar.xz"
@@ -55,11 +49,6 @@ SPLIT_FILES = (
 )
 DEFAULT_SPLIT_FILES = Path("../shared/data/horse10")
 PAPER_FRACTIONS = [0.05, 0.1, 0.2, 0.5, 0.9]
-CHUNK = 1 << 20
-RETRYABLE_HTTP = (408, 425, 429, 500, 502, 503, 504)
-
-# progress(stage, done, total): stage is "download", "verify" or "extract"
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -73,111 +62,6 @@ class FetchResult:
     split_files: list[str] = field(default_factory=list)
     n_frames: int = 0
     n_groups: int = 0
-
-
-def _noop(stage: str, done: int, total: int | None) -> None:
-    return None
-
-
-# ----------------------------------------------------------------------------- download
-
-
-def download(
-    url: str,
-    target: Path,
-    expected_size: int | None = None,
-    progress: Progress = _noop,
-    retries: int = 5,
-    timeout: float = 60.0,
-) -> Path:
-    """Download ``url`` to ``target`` through ``target.part``, resuming after interruptions.
-
-    A server that ignores Range (answers 200) restarts the file from zero; a size that differs
-    from ``expected_size`` is an error before anything is written.
-    """
-    part = target.with_name(target.name + ".part")
-    for attempt in range(retries):
-        offset = part.stat().st_size if part.exists() else 0
-        if expected_size is not None and offset > expected_size:
-            part.unlink()
-            offset = 0
-        headers = {"User-Agent": f"poseshift/{__version__}", "Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            request = urllib.request.Request(url, headers=headers)
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                _receive(url, response, part, offset, expected_size, progress)
-            break
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and offset and offset == expected_size:
-                break  # the .part file was already complete
-            if exc.code == 416:
-                part.unlink(missing_ok=True)
-            elif exc.code not in RETRYABLE_HTTP or attempt == retries - 1:
-                raise PoseshiftError(
-                    f"{url} answered HTTP {exc.code} ({exc.reason}): check --url"
-                ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            if attempt == retries - 1:
-                raise PoseshiftError(
-                    f"download of {url} failed {retries} times ({type(exc).__name__}: {exc}); "
-                    f"run the same command again to resume from {part}"
-                ) from None
-        time.sleep(min(2 ** (attempt - 1), 30) if attempt else 0)
-    else:
-        raise PoseshiftError(f"{url} kept refusing the download range; try again later")
-    part.replace(target)
-    return target
-
-
-def _receive(
-    url: str,
-    response: http.client.HTTPResponse,
-    part: Path,
-    offset: int,
-    expected_size: int | None,
-    progress: Progress,
-) -> None:
-    """Append a 206 answer to ``part`` or rewrite it from a 200 answer."""
-    if offset and response.status == 206:
-        match = re.fullmatch(r"bytes (\d+)-\d+/(\d+)", response.headers.get("Content-Range", ""))
-        if not match or int(match[1]) != offset:
-            raise PoseshiftError(
-                f"{url} answered a range request with the wrong bytes "
-                f"({response.headers.get('Content-Range')!r}); delete {part} and try again"
-            )
-        total, mode = int(match[2]), "ab"
-    elif response.status == 200:
-        length = response.headers.get("Content-Length")
-        total, mode, offset = (int(length) if length else None), "wb", 0
-    else:
-        raise PoseshiftError(f"{url} answered HTTP {response.status}; expected the archive")
-    if expected_size is not None and total is not None and total != expected_size:
-        raise PoseshiftError(
-            f"{url} serves {total:,} bytes but the official archive has {expected_size:,}; "
-            "the file changed upstream or --url points elsewhere"
-        )
-    done = offset
-    progress("download", done, total)
-    with open(part, mode) as out:
-        while chunk := response.read(CHUNK):
-            out.write(chunk)
-            done += len(chunk)
-            progress("download", done, total)
-    if total is not None and done != total:
-        raise ConnectionError(f"connection closed after {done:,} of {total:,} bytes")
-
-
-def sha256_of(path: Path, progress: Progress = _noop) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest, size, done = hashlib.sha256(), path.stat().st_size, 0
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            digest.update(block)
-            done += len(block)
-            progress("verify", done, size)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- extraction
