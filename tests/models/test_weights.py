@@ -16,7 +16,12 @@ from torch import nn
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import create_backbone
 from poseshift.models.posenet import build_posenet
-from poseshift.models.weights import find_local_weights, import_weights, load_backbone_weights
+from poseshift.models.weights import (
+    find_local_weights,
+    import_weights,
+    load_backbone_weights,
+    read_weights,
+)
 
 IMAGE = torch.randn(1, 3, 96, 64)
 
@@ -56,15 +61,19 @@ def imported(tmp_path, state: dict, backbone: str) -> nn.Module:
     torch.save(state, source)
     path, _ = import_weights(source, backbone, tmp_path / "weights")
     assert path == tmp_path / "weights" / f"{backbone}.safetensors"
-    model = create_backbone(backbone)
-    load_backbone_weights(model, path, backbone)
+    weights = read_weights(path, backbone)
+    assert weights.origin.padding == "symmetric"  # PyTorch-trained: built the PyTorch way
+    model = create_backbone(backbone, weights.origin)
+    load_backbone_weights(model, weights, backbone)
     return model
 
 
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
-    """No network, and empty weights folder, Hugging Face cache and torch hub cache."""
+    """No network, and empty weights folder, mirror, Hugging Face cache and torch hub cache."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # published files: unreachable
+    monkeypatch.setenv("POSESHIFT_SHARED", str(tmp_path / "no-mirror"))
     monkeypatch.setenv("POSESHIFT_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
@@ -112,9 +121,13 @@ def test_offline_and_missing_is_one_line_that_says_what_to_do(offline):
     assert "'resnet50'" in message and "resnet50.safetensors" in message
     assert str(offline / "weights") in message and "HF_HUB_OFFLINE=1" in message
     assert "poseshift weights import FILE --backbone resnet50" in message
-    # No timm weights at all: the message points at d-li14's checkpoint instead.
-    with pytest.raises(PoseshiftError, match=r"mobilenetv2_0\.35-b2e15951\.pth"):
+    # Published TensorFlow files: the message names them and the folder to put them in.
+    with pytest.raises(PoseshiftError) as err:
         build_posenet("mobilenetv2_035", 3, init="imagenet")
+    message = str(err.value)
+    assert "\n" not in message and "127.0.0.1:9 is unreachable" in message
+    assert "put model.json, weights.bin from https://raw.githubusercontent.com/" in message
+    assert str(offline / "weights" / "published" / "keras-mobilenetv2-035-tfjs") in message
 
 
 def test_unreachable_hub_fails_at_once_instead_of_retrying(offline, monkeypatch):

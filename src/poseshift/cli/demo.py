@@ -10,9 +10,10 @@ import typer
 def demo(
     out: Path = typer.Option(Path("poseshift-demo"), "--out", help="Folder for everything."),
     quick: bool = typer.Option(False, "--quick", help="A two-minute version (used by tests)."),
-    openfield: Path = typer.Option(
-        Path("../shared/data/openfield/openfield-Pranav-2018-10-30"),
-        help="DeepLabCut's openfield example project.",
+    openfield: Path | None = typer.Option(
+        None,
+        help="DeepLabCut's openfield example project (default: the cached copy, the offline "
+        "mirror, else downloaded from DeepLabCut's repository).",
     ),
 ) -> None:
     """Run a small robustness study on the CPU and show the real-data workflow."""

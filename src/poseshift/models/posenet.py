@@ -1,8 +1,10 @@
 """The pose network: a stride-16 backbone plus the DeepLabCut deconvolution head.
 
 A checkpoint written by ``save_posenet`` is self-describing: it stores the backbone name,
-the number of keypoints and the input normalization next to the weights, so
-``load_posenet(path)`` needs nothing else.
+the number of keypoints and the ``WeightsOrigin`` the network was built for (padding,
+BatchNorm epsilon, input normalization, the top-1 of the weights it started from) next to
+the weights, so ``load_posenet(path)`` needs nothing else and every consumer preprocesses
+the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic
 from poseshift.models.backbones import create_backbone, get_backbone
 from poseshift.models.head import STRIDE, DeconvHead
+from poseshift.models.origin import WeightsOrigin
 
 CHECKPOINT_FORMAT = "poseshift-posenet-1"
 
@@ -35,23 +38,19 @@ class PoseNet(nn.Module):
         self,
         backbone: str,
         num_keypoints: int,
-        mean: tuple[float, ...] | None = None,
-        std: tuple[float, ...] | None = None,
+        origin: WeightsOrigin | None = None,
     ) -> None:
         super().__init__()
         if num_keypoints < 1:
             raise PoseshiftError(f"a pose network needs at least one keypoint, got {num_keypoints}")
-        self.backbone_name = get_backbone(backbone).name
+        entry = get_backbone(backbone)
+        self.backbone_name = entry.name
         self.num_keypoints = num_keypoints
-        self.backbone = create_backbone(backbone)
+        self.origin = origin or entry.origin
+        self.backbone = create_backbone(backbone, self.origin)
         self.head = DeconvHead(self.backbone.feature_info.channels()[-1], num_keypoints)
-        if mean is None or std is None:
-            import timm.data
-
-            data_config = timm.data.resolve_model_data_config(self.backbone)
-            mean, std = data_config["mean"], data_config["std"]
-        self.mean = tuple(float(v) for v in mean)
-        self.std = tuple(float(v) for v in std)
+        self.mean = tuple(float(v) for v in self.origin.mean)
+        self.std = tuple(float(v) for v in self.origin.std)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(..., 3, H, W) uint8 images, or floats in [0, 1], to the backbone's input scale."""
@@ -73,6 +72,7 @@ class PoseNet(nn.Module):
             "mean": list(self.mean),
             "std": list(self.std),
             "stride": self.stride,
+            "origin": self.origin.to_dict(),
         }
 
 
@@ -85,23 +85,50 @@ def build_posenet(
     """A PoseNet whose backbone starts from ``init``: "imagenet", "scratch" or a weights file.
 
     "imagenet" looks for weights in the order documented in ``poseshift.models.weights``
-    (``weights`` first, if given); a file path is loaded in any layout ``weights`` converts.
-    The head always starts fresh.
+    (``weights`` first, if given); a file path is read in any format ``weights`` reads. The
+    network is built for the weights' origin (from scratch: that of the backbone's expected
+    weights, so a scratch twin is the same network). The head always starts fresh.
     """
-    from poseshift.models.weights import load_backbone_weights, load_imagenet_weights
+    from poseshift.models.weights import (
+        load_backbone_weights,
+        locate_imagenet_weights,
+        read_weights,
+    )
 
-    model = PoseNet(backbone, num_keypoints)
+    if init == "scratch":
+        if weights is not None:
+            raise PoseshiftError(
+                f"weights={weights} only applies to init='imagenet', not 'scratch'"
+            )
+        return PoseNet(backbone, num_keypoints)
     if init == "imagenet":
-        load_imagenet_weights(model.backbone, model.backbone_name, weights)
+        path = locate_imagenet_weights(backbone, weights)
     elif weights is not None:
         raise PoseshiftError(f"weights={weights} only applies to init='imagenet', not {init!r}")
-    elif init != "scratch":
-        if not Path(init).is_file():
-            raise PoseshiftError(
-                f"init must be 'imagenet', 'scratch' or a weights file; {init} is none of these"
-            )
-        load_backbone_weights(model.backbone, init, model.backbone_name)
+    elif not Path(init).exists():
+        raise PoseshiftError(
+            f"init must be 'imagenet', 'scratch' or a weights file; {init} is none of these"
+        )
+    else:
+        path = Path(init)
+    read = read_weights(path, backbone)
+    model = PoseNet(backbone, num_keypoints, read.origin)
+    load_backbone_weights(model.backbone, read, model.backbone_name)
     return model
+
+
+def config_origin(config: dict[str, Any], where: str) -> WeightsOrigin:
+    """The origin a checkpoint config records (older checkpoints: PyTorch conventions)."""
+    if "origin" in config:
+        return WeightsOrigin.from_dict(config["origin"], where)
+    eps = 1e-3 if config["backbone"] in ("efficientnet_b5", "efficientnet_b6") else 1e-5
+    return WeightsOrigin(bn_eps=eps, mean=tuple(config["mean"]), std=tuple(config["std"]))
+
+
+def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
+    """An untrained network of the shape and conventions a checkpoint config describes."""
+    origin = config_origin(config, where)
+    return PoseNet(config["backbone"], config["num_keypoints"], origin)
 
 
 def save_posenet(model: PoseNet, path: str | os.PathLike[str]) -> Path:
@@ -125,7 +152,6 @@ def load_posenet(path: str | os.PathLike[str], map_location: str | torch.device 
         raise PoseshiftError(f"cannot read checkpoint {path}: {type(exc).__name__}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise PoseshiftError(f"{path} is not a poseshift pose-network checkpoint")
-    config = payload["config"]
-    model = PoseNet(config["backbone"], config["num_keypoints"], config["mean"], config["std"])
+    model = posenet_from_config(payload["config"], str(path))
     model.load_state_dict(payload["state_dict"])
     return model.to(map_location)

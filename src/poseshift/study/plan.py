@@ -142,6 +142,8 @@ def expand(plan: Plan) -> list[PlannedRun]:
                 for shuffle in shuffles:
                     for fraction in grid.fractions or plan.split.fractions:
                         key = run_id(backbone, init, shuffle, fraction, grid.preset)
+                        if key in runs:  # an extra grid training the same cell longer
+                            key = f"{key}-{config.iterations}it"
                         runs[key] = PlannedRun(
                             key,
                             RunSpec(

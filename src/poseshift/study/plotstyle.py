@@ -27,7 +27,12 @@ PARTITION_LABELS = {"train": "train", "within": "test, within domain", "ood": "t
 INIT_LABELS = {"imagenet": "ImageNet-pretrained", "scratch": "from scratch"}
 INIT_STYLES = {"imagenet": "-", "scratch": "--"}
 INIT_MARKERS = {"imagenet": "o", "scratch": "s"}
-_FAMILIES = {"mobilenetv2": "Greens", "resnet": "Oranges", "efficientnet": "Purples"}
+_FAMILIES = {
+    "mobilenetv2": "Greens",
+    "resnet": "Oranges",
+    "efficientnet_lite": "Blues",
+    "efficientnet": "Purples",
+}
 _FALLBACK = matplotlib.color_sequences["tab10"]
 ERROR_LABEL = "normalized error"  # pixel error / nose-eye distance (Figure 2A)
 PNG_DPI = 110
@@ -52,6 +57,8 @@ def display_name(backbone: str) -> str:
         return f"ResNet-{m[1]}"
     if m := re.fullmatch(r"efficientnet_(b\d+)", backbone):
         return f"EfficientNet-{m[1].upper()}"
+    if m := re.fullmatch(r"efficientnet_lite(\d)", backbone):
+        return f"EfficientNet-Lite{m[1]}"
     return backbone
 
 

@@ -182,13 +182,24 @@ def run_study(
     )
 
 
-def _rows(planned: PlannedRun, run_dir: Path) -> tuple[list[dict], list[dict]]:
+def run_top1(run_dir: Path, backbone: str) -> float:
+    """The ImageNet top-1 of the weights a run started from (its network's origin)."""
+    from poseshift.train.trainer import read_weights_origin
+
+    top1 = read_weights_origin(run_dir).get("top1")
+    return float(top1) if top1 is not None else BACKBONES[backbone].top1
+
+
+def _rows(
+    planned: PlannedRun, run_dir: Path, top1: dict[str, float]
+) -> tuple[list[dict], list[dict]]:
     spec = planned.spec
     key = {
         "run_id": planned.run_id,
         "backbone": spec.backbone,
         "init": spec.init if spec.init in ("imagenet", "scratch") else "custom",
-        "imagenet_top1": BACKBONES[spec.backbone].top1,
+        # a from-scratch twin sits at its pretrained twin's top-1 (the same network)
+        "imagenet_top1": top1.get(spec.backbone) or run_top1(run_dir, spec.backbone),
         "shuffle": spec.shuffle,
         "fraction": spec.fraction,
         "preset": spec.preset,
@@ -213,8 +224,17 @@ def _rows(planned: PlannedRun, run_dir: Path) -> tuple[list[dict], list[dict]]:
 
 
 def collect_results(out_dir: Path, runs: list[PlannedRun]) -> pd.DataFrame:
-    """Rebuild the study tables from the run directories (the single source of truth)."""
+    """Rebuild the study tables from the run directories (the single source of truth).
+
+    ``imagenet_top1`` is that of the weights the backbone's pretrained runs started from.
+    """
     rows, parts, status = [], [], []
+    done = [p for p in runs if read_status(out_dir / "runs" / p.run_id)["status"] == "done"]
+    top1 = {
+        p.spec.backbone: run_top1(out_dir / "runs" / p.run_id, p.spec.backbone)
+        for p in done
+        if p.spec.init == "imagenet"
+    }
     for planned in runs:
         run_dir = out_dir / "runs" / planned.run_id
         state = read_status(run_dir)
@@ -222,7 +242,7 @@ def collect_results(out_dir: Path, runs: list[PlannedRun]) -> pd.DataFrame:
             {"run_id": planned.run_id, "status": state["status"], "error": state.get("error", "")}
         )
         if state["status"] == "done":
-            run_rows, run_parts = _rows(planned, run_dir)
+            run_rows, run_parts = _rows(planned, run_dir, top1)
             rows += run_rows
             parts += run_parts
     results = pd.DataFrame(rows, columns=[*KEY_COLUMNS, *METRIC_COLUMNS, "run_dir"])

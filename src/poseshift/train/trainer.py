@@ -31,7 +31,7 @@ from poseshift.data.splits import Split, default_split, load_split
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic, write_json_atomic, write_text_atomic
 from poseshift.models.codec import ScoremapCodec
-from poseshift.models.posenet import build_posenet, save_posenet
+from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.train import distributed
 from poseshift.train.config import TrainConfig
 from poseshift.train.curves import TrainingLog
@@ -180,6 +180,20 @@ def record_session(run_dir: Path, session: dict, resumed_at: int | None) -> None
     write_json_atomic(path, record)
 
 
+def record_weights(run_dir: Path, origin: dict) -> None:
+    """environment.json's "weights": where the network's initial weights came from."""
+    path = run_dir / "environment.json"
+    record = json.loads(path.read_text())
+    if record.get("weights") != origin:
+        write_json_atomic(path, {**record, "weights": origin})
+
+
+def read_weights_origin(run_dir: Path) -> dict:
+    """The origin ``record_weights`` stored ({} for runs of older versions)."""
+    path = Path(run_dir) / "environment.json"
+    return json.loads(path.read_text()).get("weights", {}) if path.is_file() else {}
+
+
 def read_spec(run_dir: Path) -> RunSpec:
     path = Path(run_dir) / "run.yaml"
     if not path.is_file():
@@ -230,6 +244,7 @@ def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
 def _save_checkpoint(path: Path, model, optimizer, iteration: int) -> None:
     state = {
         "iteration": iteration,
+        "config": model.config(),  # how the network was built (origin of its weights)
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
@@ -350,7 +365,12 @@ def _train(
     train_indices = dataset.indices_of(membership["train"])
 
     torch.manual_seed(config.seed)
-    model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
+    if state and "config" in state:  # resume: the network the run started with
+        model = posenet_from_config(state["config"], str(checkpoint))
+    else:
+        model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
+    if ranks.is_main:
+        record_weights(run_dir, model.origin.to_dict())
     model = model.to(ranks.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
