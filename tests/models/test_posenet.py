@@ -43,7 +43,10 @@ def test_posenet_maps_have_the_documented_shape(size):
 
 
 def test_normalize_takes_uint8_or_unit_floats():
-    model = PoseNet("mobilenetv2_035", 2)
+    """MobileNetV2-0.35 expects TensorFlow-trained weights: inputs in [-1, 1]; ResNet-50
+    torchvision's mean / std."""
+    assert PoseNet("mobilenetv2_035", 2).mean == (0.5, 0.5, 0.5)
+    model = PoseNet("resnet50", 2)
     assert model.mean == pytest.approx((0.485, 0.456, 0.406))
     assert model.std == pytest.approx((0.229, 0.224, 0.225))
     white8 = torch.full((1, 3, 4, 4), 255, dtype=torch.uint8)
@@ -67,8 +70,10 @@ def test_checkpoint_is_self_describing(tmp_path):
             "mean": list(model.mean),
             "std": list(model.std),
             "stride": 8,
+            "origin": model.origin.to_dict(),
         }
     )
+    assert loaded.origin.padding == "same" and loaded.backbone.bn1.eps == 1e-3
     image = torch.randn(1, 3, 64, 48)
     with torch.no_grad():
         a, b = model(image), loaded(image)

@@ -33,8 +33,8 @@ def list_models(
     for name in ("params (M)", "GFLOPs", "ImageNet top-1", "paper top-1"):
         table.add_column(name, justify="right")
     table.add_column("top-1 source")
-    table.add_column("weights here")
     table.add_column("trained as")
+    table.add_column("weights here")
     for name, entry in BACKBONES.items():
         params, gflops = backbone_cost(name, height, width)
         paper = f"{entry.paper_top1:.1f}" if entry.paper_top1 is not None else "-"
@@ -46,8 +46,8 @@ def list_models(
             f"{entry.top1:.2f}",
             paper,
             entry.top1_source,
-            here,
             "TensorFlow" if entry.origin.padding == "same" else "PyTorch",
+            here,
         )
     console = Console()
     console.print(table)

@@ -15,7 +15,7 @@ app = group("Grids of runs (the paper's study or your own): plan, run, report.")
 app.command("report")(report)
 console = Console()
 
-PLAN = typer.Argument(..., help="Plan YAML file, or a shipped plan: paper, wacv, demo.")
+PLAN = typer.Argument(..., help="Plan YAML file, or a shipped plan: paper, wacv, cpu, demo.")
 PROJECT = typer.Option(None, "--project", help="Use this project instead of the plan's.")
 
 

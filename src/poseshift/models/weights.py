@@ -166,7 +166,7 @@ def read_weights(
     state, origin = read_state_dict(path), None
     if suffix == ".safetensors":
         origin = _stored_origin(path)
-    target = list(classifier_model(backbone, origin or TENSORFLOW).state_dict())
+    target = list(classifier_model(backbone, origin or get_backbone(backbone).origin).state_dict())
     tensors, layout = convert_state_dict(state, target)
     origin = origin or _published_top1(path, backbone, layout_origin(layout, tensors))
     return Weights(path, layout, tensors, replace(origin, source=origin.source or path.name))

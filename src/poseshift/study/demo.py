@@ -41,7 +41,7 @@ class DemoSettings:
     video_frames: int | None  # None: the whole video
 
 
-FULL = DemoSettings(16, 24, (160, 96), 250, 6, 150, None)
+FULL = DemoSettings(16, 24, (128, 80), 250, 6, 150, None)
 QUICK = DemoSettings(8, 6, (96, 64), 12, 4, 4, 24)
 
 
