@@ -38,3 +38,23 @@ def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
     assert "ImageNet pretraining cut the out-of-domain error by" in text
     assert "not measured of the paper's claims" in text
     assert "reproduced" in report
+
+
+def test_demo_offline_without_inputs_stops_before_any_work(tmp_path: Path, closed_url) -> None:
+    """A fresh machine with no network and no ../shared: one line, nothing written."""
+    env = {
+        "POSESHIFT_SHARED": str(tmp_path / "no-shared"),
+        "POSESHIFT_EXAMPLES_DIR": str(tmp_path / "examples"),
+        "POSESHIFT_WEIGHTS_DIR": str(tmp_path / "weights"),
+        "HTTPS_PROXY": closed_url,
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)], env=env)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert text.count("error:") == 1 and "Traceback" not in result.output
+    assert "openfield-Pranav-2018-10-30" in text and "--openfield PATH" in text
+    assert "no ImageNet weights for backbone 'mobilenetv2_035'" in text
+    assert "mobilenet_v2_1.0_224_quant.tflite" in text
+    assert not out.exists() and not (tmp_path / "examples").exists()
