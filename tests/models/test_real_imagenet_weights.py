@@ -205,21 +205,30 @@ def no_local_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "weights"
 
 
-def test_published_weights_download_checked_and_cached(no_local_weights, file_server, monkeypatch):
-    """A machine with internet: the exact published files, sha256-checked, fetched once."""
+@pytest.fixture
+def served_tfjs(file_server, monkeypatch: pytest.MonkeyPatch):
+    """MobileNetV2-0.35's published files, pointed at a loopback server (``files`` unset)."""
     import dataclasses
 
     from poseshift.models import published
-    from poseshift.models.weights import locate_imagenet_weights
 
     entry = published.PUBLISHED["mobilenetv2_035"]
     files = tuple(dataclasses.replace(f, url=f"{file_server.base}/{f.name}") for f in entry.files)
     monkeypatch.setitem(
-        published.PUBLISHED, "mobilenetv2_035", dataclasses.replace(entry, files=files)
+        published.PUBLISHED, entry.backbone, dataclasses.replace(entry, files=files)
     )
-    file_server.files = {f"/{f.name}": (TFJS.parent / f.name).read_bytes() for f in files}
+    return entry
+
+
+def test_published_weights_download_checked_and_cached(no_local_weights, file_server, served_tfjs):
+    """A machine with internet: the exact published files, sha256-checked, fetched once."""
+    from poseshift.models.weights import locate_imagenet_weights
+
+    file_server.files = {
+        f"/{f.name}": (TFJS.parent / f.name).read_bytes() for f in served_tfjs.files
+    }
     path = locate_imagenet_weights("mobilenetv2_035")
-    assert path == no_local_weights / "published" / entry.folder / "model.json"
+    assert path == no_local_weights / "published" / served_tfjs.folder / "model.json"
     model = build_posenet("mobilenetv2_035", 2, init="imagenet")
     assert model.origin.top1 == 60.3 and model.origin.padding == "same"
     requests = len(file_server.requests)
@@ -227,20 +236,11 @@ def test_published_weights_download_checked_and_cached(no_local_weights, file_se
     assert len(file_server.requests) == requests == 2  # cached: nothing fetched again
 
 
-def test_published_download_with_wrong_bytes_is_refused(no_local_weights, file_server, monkeypatch):
-    import dataclasses
-
-    from poseshift.models import published
-
-    entry = published.PUBLISHED["mobilenetv2_035"]
-    files = tuple(dataclasses.replace(f, url=f"{file_server.base}/{f.name}") for f in entry.files)
-    monkeypatch.setitem(
-        published.PUBLISHED, "mobilenetv2_035", dataclasses.replace(entry, files=files)
-    )
-    file_server.files = {f"/{f.name}": b"x" * f.size for f in files}  # right size, wrong bytes
+def test_published_download_with_wrong_bytes_is_refused(no_local_weights, file_server, served_tfjs):
+    file_server.files = {f"/{f.name}": b"x" * f.size for f in served_tfjs.files}  # wrong bytes
     with pytest.raises(PoseshiftError, match="sha256"):
         build_posenet("mobilenetv2_035", 2, init="imagenet")
-    assert not (no_local_weights / "published" / entry.folder / "model.json").exists()
+    assert not (no_local_weights / "published" / served_tfjs.folder / "model.json").exists()
 
 
 def test_mirror_is_found_and_offline_absent_is_one_line(no_local_weights, monkeypatch, closed_url):
