@@ -167,6 +167,12 @@ def test_imported_weights_keep_their_origin_into_every_checkpoint(tmp_path: Path
                            loaded.eval()(loaded.normalize(x))["scoremaps"])  # fmt: skip
 
 
+def test_top1_is_known_only_for_the_published_file_itself() -> None:
+    """The int8 file beside the published uint8 one is not it: its top-1 is unknown."""
+    assert read_weights(CORAL / TFLITE[0], "mobilenetv2_100").origin.top1 == 70.8
+    assert read_weights(CORAL / TFLITE[1], "mobilenetv2_100").origin.top1 is None
+
+
 def test_tflite_of_another_width_or_truncated_is_one_line_and_writes_nothing(tmp_path):
     with pytest.raises(PoseshiftError) as err:
         import_weights(CORAL / TFLITE[0], "mobilenetv2_035", tmp_path / "w")

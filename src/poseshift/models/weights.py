@@ -120,10 +120,10 @@ def _published_top1(path: Path, backbone: str, origin: WeightsOrigin) -> Weights
     entry = published.PUBLISHED.get(backbone)
     if entry is None:
         return origin
-    if entry.package:
-        pairs = [(path, entry.files[0])]
-    else:
-        pairs = [(path.parent / f.name, f) for f in entry.files]
+    # the file itself, and (for a folder of files) its companions beside it
+    pairs = [(path, entry.files[0])]
+    if not entry.package:
+        pairs += [(path.parent / f.name, f) for f in entry.files[1:]]
     if not all(p.is_file() and sha256_of(p) == f.sha256 for p, f in pairs):
         return origin
     table = get_backbone(backbone).origin
