@@ -56,6 +56,7 @@ def demo_plan(out: Path, settings: DemoSettings) -> Plan:
     )
     overrides = dict(plan.grid.overrides)
     overrides["iterations"] = settings.iterations
+    overrides["warmup_iters"] = max(1, settings.iterations // 10)  # as in the shipped plan
     overrides["snapshots"] = sorted({max(1, settings.iterations // 3), settings.iterations})
     overrides["checkpoint_every"] = settings.iterations
     overrides["augment"] = {**overrides.get("augment", {}), "crop": list(settings.size)}
