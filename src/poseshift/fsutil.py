@@ -1,14 +1,19 @@
-"""Atomic file writes: a reader never sees a half-written output."""
+"""Atomic file writes (a reader never sees a half-written output) and safe child paths."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from poseshift.errors import PoseshiftError
+
+MAX_NAME_BYTES = 255  # one path component on ext4, xfs, apfs and ntfs
 
 
 @contextlib.contextmanager
@@ -53,3 +58,54 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
 
 def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _name_problem(name: str, suffix: str, subfolders: bool) -> str | None:
+    """Why ``name`` may not be used under a folder, or None."""
+    if not name:
+        return "is empty"
+    if "\0" in name:
+        return "contains a NUL character"
+    if "\\" in name:
+        return "contains a backslash"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "is an absolute path"
+    parts = name.split("/")
+    if ".." in parts:
+        return "contains '..'"
+    if not subfolders and len(parts) > 1:
+        return "contains '/'"
+    if any(part in ("", ".") for part in parts):
+        return "has an empty or '.' part"
+    parts[-1] += suffix
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
+        return f"has a part longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def safe_child(
+    folder: str | os.PathLike[str],
+    name: object,
+    what: str,
+    suffix: str = "",
+    subfolders: bool = False,
+) -> Path:
+    """``folder / (name + suffix)``, refused unless it stays inside ``folder``.
+
+    ``name`` comes from a file or an option (a COCO group, a split name, a scorer): it must be
+    a plain relative name (one part unless ``subfolders``), and the resolved path (symlinks
+    followed) must lie inside the resolved folder, so nothing is ever written elsewhere.
+    ``what`` starts the one-line error, e.g. "COCO file x.json: image id 3 group".
+    """
+    text = name if isinstance(name, str) else str(name)
+    ok_type = isinstance(name, str | int)
+    why = _name_problem(text, suffix, subfolders) if ok_type else "is not a string"
+    child = Path(folder) / f"{text}{suffix}"
+    if why is None:
+        base = Path(folder).resolve()
+        if not child.resolve().is_relative_to(base) or child.resolve() == base:
+            why = f"leads outside {folder}"
+    if why:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise PoseshiftError(f"{what} {shown!r} {why}; use a plain name without '/', '\\' or '..'")
+    return child

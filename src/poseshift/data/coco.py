@@ -9,6 +9,7 @@ Import: the reverse, copying images into ``labeled-data/<group>/``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from poseshift.data.project import PoseDataset, image_size, write_project
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_json_atomic
+from poseshift.fsutil import safe_child, write_json_atomic
 
 
 def to_coco(dataset: PoseDataset) -> dict:
@@ -126,14 +127,21 @@ def _keypoints_by_image(data: dict, category: dict, path: Path) -> dict[int, np.
     return by_image
 
 
-def _destination(image: dict, path: Path) -> tuple[str, str]:
-    """(group, file name) of an image inside the new project."""
+def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str, Path]:
+    """(group, file name, target path under ``labeled``) of an image in the new project.
+
+    Both names come from the JSON: each must be one plain name so that the copy lands in
+    ``labeled-data/<group>/`` and nowhere else (no '..', absolute paths or backslashes).
+    """
     file_name = image.get("file_name")
-    if not file_name:
+    if not file_name or not isinstance(file_name, str):
         raise PoseshiftError(f"COCO file {path}: image id {image.get('id')} has no file_name")
-    parts = Path(file_name).parts
+    parts = re.split(r"[\\/]", file_name)  # Windows-made files use backslashes
     group = image.get("group") or (parts[-2] if len(parts) > 1 else "coco")
-    return str(group), parts[-1]
+    where = f"COCO file {path}: image id {image.get('id')}"
+    folder = safe_child(labeled, group, f"{where} group")
+    target = safe_child(folder, parts[-1], f"{where} file name")
+    return str(group), parts[-1], target
 
 
 def import_coco(
@@ -149,12 +157,14 @@ def import_coco(
     bodyparts = [str(name) for name in category["keypoints"]]
     skeleton = [(bodyparts[a - 1], bodyparts[b - 1]) for a, b in category.get("skeleton") or []]
     scorer = (data.get("info") or {}).get("scorer") or scorer
+    # The scorer names the CollectedData_<scorer>.h5 files: check it before anything is written.
+    safe_child(out_project, f"CollectedData_{scorer}", f"COCO file {coco_json}: info.scorer")
     out_project.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_project.name}.", dir=out_project.parent))
     try:
         images, keypoints, groups, sizes = [], [], [], []
         for image in data["images"]:
-            group, name = _destination(image, coco_json)
+            group, name, target = _destination(image, coco_json, staging / "labeled-data")
             source = images_dir / image["file_name"]
             if not source.is_file():
                 source = images_dir / name
@@ -164,13 +174,13 @@ def import_coco(
                     f"{images_dir}; pass the folder the file_name paths are relative to"
                 )
             relative = f"labeled-data/{group}/{name}"
-            if (staging / relative).exists():
+            if target.exists():
                 raise PoseshiftError(f"COCO file {coco_json}: two images map to {relative}")
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, staging / relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
             images.append(relative)
             groups.append(group)
-            sizes.append(image_size(staging / relative))
+            sizes.append(image_size(target))
             empty = np.full((len(bodyparts), 2), np.nan, dtype=np.float32)
             keypoints.append(by_image.get(image.get("id"), empty))
         dataset = PoseDataset(

@@ -9,24 +9,23 @@ also holds a ``config.yaml`` is not documented, so one is written from the label
 The project ends up at ``DEST/Horses-Byron-2019-05-08`` (the DeepLabCut project's name), with
 the official split and scale files copied beside its config when they are available.
 
-Downloads resume from ``DEST/horse10.tar.xz.part`` with HTTP Range requests; extraction
-refuses absolute paths, ``..``, links that leave the folder and device files, and happens in a
-staging folder that is renamed only when everything is in place.
+Downloads resume from ``DEST/horse10.tar.xz.part`` with HTTP Range requests. Extraction
+(``poseshift.data.untar``) writes regular files and folders only: it refuses every link,
+device and unsafe name, caps the extracted size (``max_bytes``, 4 GiB by default) and the
+member count, and happens in a hidden staging folder that is renamed only when everything is
+in place and deleted on any failure, Ctrl-C included.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shutil
-import tarfile
 import tempfile
-import zlib
 from dataclasses import dataclass, field
-from lzma import LZMAError
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from poseshift.data.project import load_project, read_labels, write_config
+from poseshift.data.untar import MAX_EXTRACT_BYTES, extract_safely
 from poseshift.download import Progress, _noop, download, sha256_of
 from poseshift.errors import PoseshiftError
 
@@ -65,51 +64,7 @@ class FetchResult:
 
 
 # ----------------------------------------------------------------------------- extraction
-
-
-def _refusal(member: tarfile.TarInfo) -> str | None:
-    """Why a member may not be extracted, or None."""
-    name = member.name
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
-    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        return "contains '..'"
-    if member.ischr() or member.isblk() or member.isfifo():
-        return "is a device or FIFO"
-    if member.issym() or member.islnk():
-        link = member.linkname.replace("\\", "/")
-        base = posixpath.dirname(name) if member.issym() else ""
-        resolved = posixpath.normpath(posixpath.join(base, link))
-        if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
-            return f"links outside the archive folder (to {member.linkname!r})"
-    elif not (member.isfile() or member.isdir()):
-        return "is not a file, folder or link"
-    return None
-
-
-def extract_safely(archive: Path, folder: Path, progress: Progress = _noop) -> int:
-    """Extract ``archive`` (any tar compression) into ``folder``; returns the file count."""
-    count = 0
-    try:
-        with tarfile.open(archive, "r|*") as tar:
-            for member in tar:
-                why = _refusal(member)
-                if why:
-                    raise PoseshiftError(
-                        f"{archive} is refused: member {member.name!r} {why}; "
-                        "it is not a safe dataset archive"
-                    )
-                tar.extract(member, folder, filter="data")
-                count += member.isfile()
-                progress("extract", count, None)
-    except tarfile.FilterError as exc:
-        raise PoseshiftError(f"{archive} is refused: {exc}") from None
-    except (tarfile.TarError, EOFError, LZMAError, zlib.error, OSError) as exc:
-        raise PoseshiftError(
-            f"{archive} cannot be extracted ({type(exc).__name__}: {exc}): it is damaged or "
-            "not a tar archive; delete it and fetch again"
-        ) from None
-    return count
+# extract_safely (links, devices, unsafe names and bombs refused) is poseshift.data.untar's.
 
 
 def _project_root(folder: Path, archive: Path) -> Path:
@@ -177,12 +132,13 @@ def fetch_horse10(
     sha256: str | None = None,
     split_files: str | Path | None = None,
     progress: Progress = _noop,
+    max_bytes: int = MAX_EXTRACT_BYTES,
 ) -> FetchResult:
     """Download (or take ``archive``), verify, extract and install the Horse-30 project.
 
     Leaves ``DEST/Horses-Byron-2019-05-08``; a finished install is not repeated. The default
     URL is checked against the official size and sha256; another URL or a local archive
-    against ``sha256`` when given.
+    against ``sha256`` when given. ``max_bytes`` caps what the archive may expand to.
     """
     dest = Path(dest)
     final = dest / PROJECT_NAME
@@ -214,8 +170,8 @@ def fetch_horse10(
             f"another file; {note}"
         )
     staging = Path(tempfile.mkdtemp(prefix=".horse10-staging-", dir=dest))
-    try:
-        extract_safely(source, staging, progress)
+    try:  # the finally also runs on Ctrl-C: no hidden staging folder is ever left behind
+        extract_safely(source, staging, progress, max_bytes=max_bytes)
         root = _project_root(staging, source)
         _ensure_config(root, final, source)
         copied = _copy_split_files(root, Path(split_files) if split_files else None)

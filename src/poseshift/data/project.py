@@ -17,8 +17,9 @@ import pandas as pd
 import yaml
 from PIL import Image
 
+from poseshift.data.hdf import read_hdf_safely
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_text_atomic
+from poseshift.fsutil import safe_child, write_atomic, write_text_atomic
 
 HDF_KEY = "df_with_missing"
 COLUMN_LEVELS = ["scorer", "bodyparts", "coords"]
@@ -163,13 +164,12 @@ def _skeleton(config: dict, bodyparts: list[str], config_path: Path) -> list[tup
 def read_labels(path: Path) -> pd.DataFrame:
     """One CollectedData file (.h5 or .csv) as a DataFrame with string image-path index."""
     if path.suffix == ".h5":
-        try:
-            frame = pd.read_hdf(path)
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise PoseshiftError(
-                f"{path} is not a readable DeepLabCut label file ({type(exc).__name__}): "
-                "re-export it from DeepLabCut or delete it to use the .csv"
-            ) from None
+        # Never pd.read_hdf directly: a crafted file would unpickle (run code) on reading.
+        frame = read_hdf_safely(
+            path,
+            what="DeepLabCut label file",
+            fix="re-export it from DeepLabCut or delete it to use the .csv",
+        )
     else:
         frame = _read_labels_csv(path)
     _check_columns(frame, path)
@@ -385,7 +385,8 @@ def labels_frame(
 def write_labels(folder: Path, frame: pd.DataFrame) -> tuple[Path, Path]:
     """Write CollectedData_<scorer>.h5 and .csv atomically, as DeepLabCut does."""
     scorer = frame.columns.get_level_values(0)[0]
-    h5 = Path(folder) / f"CollectedData_{scorer}.h5"
+    # The scorer comes from config.yaml or a COCO file: it must not lead out of the folder.
+    h5 = safe_child(folder, f"CollectedData_{scorer}", "scorer name", suffix=".h5")
     csv = h5.with_suffix(".csv")
     write_atomic(h5, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))
     write_atomic(csv, lambda tmp: frame.to_csv(tmp))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from poseshift.data.hdf import read_hdf_safely
 from poseshift.data.project import HDF_KEY, PoseDataset
 from poseshift.errors import PoseshiftError
 
@@ -59,10 +60,9 @@ def group_scales(dataset: PoseDataset, pair: Sequence[str] | None = None) -> dic
 
 def read_official_scale(path: str | Path) -> pd.Series:
     """Horse-10's ``Horsescale.h5``: one scale per image path."""
-    try:
-        frame = pd.read_hdf(path, key=HDF_KEY)
-    except (OSError, KeyError, ValueError) as exc:
-        raise PoseshiftError(f"scale file {path} cannot be read ({exc})") from None
+    frame = read_hdf_safely(  # never pd.read_hdf: a crafted file would unpickle
+        path, HDF_KEY, what="scale file", fix="use Horsescale.h5 from the Horse-10 benchmark"
+    )
     if "scale" not in frame.columns:
         raise PoseshiftError(f"scale file {path} has no 'scale' column")
     return frame["scale"].astype(float)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from poseshift.data.project import PoseDataset
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_json_atomic
+from poseshift.fsutil import safe_child, write_json_atomic
 
 SCHEMES = ("horse10", "random")
 PARTITIONS = ("train", "within", "ood")
@@ -240,9 +240,15 @@ def splits_dir(project: str | Path) -> Path:
     return Path(project) / "splits"
 
 
+def split_path(project: str | Path, name: str) -> Path:
+    """``PROJECT/splits/<name>.json``; a name that would lead elsewhere is refused."""
+    # Names come from --name / --split and from plan files: never let one leave splits/.
+    return safe_child(splits_dir(project), name, "split name", suffix=".json")
+
+
 def save_split(project: str | Path, split: Split, force: bool = False) -> Path:
     """Store a split; an existing different split of that name is kept unless forced."""
-    path = splits_dir(project) / f"{split.name}.json"
+    path = split_path(project, split.name)
     data = split.to_json()
     if path.exists() and not force:
         if json.loads(path.read_text()) == json.loads(json.dumps(data)):
@@ -259,7 +265,7 @@ def list_splits(project: str | Path) -> list[str]:
 
 
 def load_split(project: str | Path, name: str) -> Split:
-    path = splits_dir(project) / f"{name}.json"
+    path = split_path(project, name)
     if not path.is_file():
         raise PoseshiftError(
             f"no split {name!r} in {splits_dir(project)} (available: {list_splits(project)}); "

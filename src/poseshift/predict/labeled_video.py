@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 
+from poseshift.data.hdf import read_hdf_safely
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import atomic_path
 from poseshift.predict.frames import probe_video
@@ -119,7 +119,7 @@ def label_video(
     )
     style = project_style(read_spec(run_dir).project)
     cutoff = style["pcutoff"] if pcutoff is None else pcutoff
-    table = pd.read_hdf(h5)
+    table = read_hdf_safely(h5, what="prediction file", fix="run analyze again")  # no pickles
     bodyparts = list(table.columns.get_level_values("bodyparts").unique())
     poses = table.to_numpy(dtype=np.float64).reshape(len(table), len(bodyparts), 3)
     edges = [
