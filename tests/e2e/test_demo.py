@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,7 @@ def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
     assert list((out / "openfield-analysis").glob("*_labeled.mp4"))
     text = " ".join(result.output.split())
     assert "report:" in text and "normalized error" in text
-    assert "ImageNet pretraining cut the out-of-domain error by" in text
+    assert re.search(r"ImageNet pretraining (cut|raised) the out-of-domain error by \d+ %", text)
     assert "not measured of the paper's claims" in text
     assert "reproduced" in report
 

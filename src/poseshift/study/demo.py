@@ -110,9 +110,12 @@ def pretraining_sentence(table: pd.DataFrame) -> str:
     for partition, label in (("ood", "out-of-domain"), ("within", "within-domain")):
         scratch, pretrained = means.loc["scratch", partition], means.loc["imagenet", partition]
         cut = (1 - pretrained / scratch) * 100
-        parts.append(f"the {label} error by {cut:.0f} % ({scratch:.3f} -> {pretrained:.3f})")
+        verb = "cut" if cut >= 0 else "raised"
+        parts.append(
+            f"{verb} the {label} error by {abs(cut):.0f} % ({scratch:.3f} -> {pretrained:.3f})"
+        )
     return (
-        f"ImageNet pretraining cut {parts[0]} and {parts[1]} (normalized error, mean over "
+        f"ImageNet pretraining {parts[0]} and {parts[1]} (normalized error, mean over "
         f"{table['backbone'].nunique()} backbones)."
     )
 
