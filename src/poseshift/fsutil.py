@@ -109,3 +109,14 @@ def safe_child(
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise PoseshiftError(f"{what} {shown!r} {why}; use a plain name without '/', '\\' or '..'")
     return child
+
+
+def file_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Which file this is and which version of it: resolved path, size and mtime.
+
+    Recorded next to results derived from the file, so a cached result is reused only while
+    the very same file is still there (a retrained snapshot or edited video gets new stats).
+    """
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from poseshift.errors import PoseshiftError
 from poseshift.evaluate import corruption
 from poseshift.evaluate.corruption import evaluate_corruptions
 from poseshift.evaluate.evaluate import evaluate_run
-from poseshift.train.trainer import train
+from poseshift.models import posenet
+from poseshift.train.trainer import snapshot_path, train
 
 SPLIT = "horse10-g2-s0"
 CELLS = {"contrast": [1, 5], "pixelate": [1, 5]}
@@ -71,6 +73,21 @@ def test_finished_report_is_reused(setup: tuple[Path, Path], monkeypatch) -> Non
     assert corruption.summarize_corruptions(first[0]["results"], ["ood"])[0] == {
         "ood": first[0]["mean"]["ood"]
     }
+
+
+def test_a_report_is_recomputed_for_another_snapshot_or_scale(
+    setup: tuple[Path, Path], monkeypatch
+) -> None:
+    run, folder = setup
+    [first] = evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"])
+    loads, real = [], posenet.load_posenet
+    monkeypatch.setattr(posenet, "load_posenet", lambda path: loads.append(path) or real(path))
+    os.utime(snapshot_path(run, 2))  # the snapshot was written again (e.g. retrained)
+    evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"])
+    [tail] = evaluate_corruptions(run, folder, scale_pair=["Nose", "Tail"])
+    assert len(loads) == 2
+    assert tail["source"]["scale_pair"] == ["Nose", "Tail"]
+    assert tail["mean"]["ood"]["normalized_error"] != first["mean"]["ood"]["normalized_error"]
 
 
 def test_copies_of_another_split_are_refused(setup: tuple[Path, Path], tmp_path: Path) -> None:

@@ -120,3 +120,29 @@ def test_cli_prints_the_table(trained: Path) -> None:
     for text in ("train", "within", "ood", "PCK"):
         assert text in result.output
     assert TINY.iterations == 6
+
+
+def test_cached_metrics_follow_the_scale_and_the_plots(trained: Path, tmp_path: Path) -> None:
+    out = trained / "eval" / "snapshot-0000006"
+    [eye] = evaluate_run(trained, "last", scale_pair=["Nose", "Eye"])
+    [tail] = evaluate_run(trained, "last", scale_pair=["Nose", "Tail"])
+    [fresh] = evaluate_run(trained, "last", scale_pair=["Nose", "Tail"], force=True)
+    ood = [m["partitions"]["ood"]["normalized_error"] for m in (eye, tail, fresh)]
+    assert ood[0] != ood[1] and ood[1] == ood[2]
+    assert tail["source"]["scale_pair"] == ["Nose", "Tail"]
+
+    images = load_project(yaml.safe_load((trained / "run.yaml").read_text())["project"]).images
+    scale_file = tmp_path / "scale.h5"
+    for scale in (10.0, 20.0):  # the same path, new contents
+        pd.DataFrame({"scale": scale}, index=images).to_hdf(scale_file, key="df_with_missing")
+        [metrics] = evaluate_run(trained, "last", scale_file=scale_file)
+        error = metrics["partitions"]["ood"]["error_px"]
+        assert metrics["partitions"]["ood"]["normalized_error"] == pytest.approx(error / scale)
+
+    shutil.rmtree(out / "plots", ignore_errors=True)
+    evaluate_run(trained, "last", plot=1, scale_pair=["Nose", "Eye"])
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "ood-00.png",
+        "train-00.png",
+        "within-00.png",
+    ]

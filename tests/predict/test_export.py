@@ -16,9 +16,9 @@ from poseshift.cli import app
 from poseshift.errors import PoseshiftError
 from poseshift.models.posenet import load_posenet
 from poseshift.predict.export import export_run, recipe_path
-from poseshift.train.trainer import snapshot_path
+from poseshift.predict.video import scorer_name
+from poseshift.train.trainer import read_spec, snapshot_path
 
-NAME = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
 SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
 
 
@@ -37,7 +37,7 @@ def _reference(run: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str,
 
 def test_torchscript_matches_pytorch(run: Path) -> None:
     path = export_run(run, "torchscript")
-    assert path == run / "export" / f"{NAME}.pt"
+    assert path == run / "export" / f"{scorer_name(read_spec(run), 6)}.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated upstream
         module = torch.jit.load(str(path))
@@ -58,7 +58,7 @@ def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
     pytest.importorskip("onnxscript")
     result = CliRunner().invoke(app, ["export", str(run), "--format", "onnx"])
     assert result.exit_code == 0, result.output
-    path = run / "export" / f"{NAME}.onnx"
+    path = run / "export" / f"{scorer_name(read_spec(run), 6)}.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["images"]
     for shape in SHAPES:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -10,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from PIL import Image
 from tiny_video import cut_mdat, read_frames, tiny_run, write_video
 from typer.testing import CliRunner
@@ -22,10 +27,9 @@ from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import load_posenet
 from poseshift.predict.images import predict_images
 from poseshift.predict.labeled_video import label_video
-from poseshift.predict.video import analyze_videos
-from poseshift.train.trainer import snapshot_path
+from poseshift.predict.video import analyze_videos, scorer_name
+from poseshift.train.trainer import read_spec, snapshot_path
 
-SCORER = "poseshift_mobilenetv2_035_scratch_shuffle1_6"
 runner = CliRunner()
 
 
@@ -35,16 +39,26 @@ def run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def scorer(run: Path) -> str:
+    """DeepLabCut's layout, with the run's hash where DeepLabCut puts task and date."""
+    name = scorer_name(read_spec(run), 6)
+    assert re.fullmatch(r"poseshift_mobilenetv2_035_scratch_[0-9a-f]{8}shuffle1_6", name)
+    return name
+
+
+@pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("clip") / "mouse.mp4", frames=12)
 
 
-def test_outputs_have_deeplabcuts_layout(run: Path, clip: Path, tmp_path: Path) -> None:
+def test_outputs_have_deeplabcuts_layout(
+    run: Path, clip: Path, tmp_path: Path, scorer: str
+) -> None:
     [h5] = analyze_videos(run, [clip], batch_size=5, dest=tmp_path, show_progress=False)
-    assert h5 == tmp_path / f"mouse{SCORER}.h5"
+    assert h5 == tmp_path / f"mouse{scorer}.h5"
     table = pd.read_hdf(h5)  # as DeepLabCut reads it: no key
     assert table.columns.names == ["scorer", "bodyparts", "coords"]
-    assert table.columns.levels[0].tolist() == [SCORER]
+    assert table.columns.levels[0].tolist() == [scorer]
     assert table.columns.get_level_values("bodyparts")[::3].tolist() == ["Nose", "Eye", "Tail"]
     assert table.columns.get_level_values("coords")[:3].tolist() == ["x", "y", "likelihood"]
     assert (table.dtypes == np.float64).all()
@@ -56,9 +70,9 @@ def test_outputs_have_deeplabcuts_layout(run: Path, clip: Path, tmp_path: Path) 
     assert ((likelihood >= 0) & (likelihood <= 1)).all()
     csv = pd.read_csv(h5.with_suffix(".csv"), header=[0, 1, 2], index_col=0)
     np.testing.assert_allclose(csv.to_numpy(), table.to_numpy(), rtol=1e-9)
-    meta = pickle.loads((tmp_path / f"mouse{SCORER}_meta.pickle").read_bytes())["data"]
+    meta = pickle.loads((tmp_path / f"mouse{scorer}_meta.pickle").read_bytes())["data"]
     assert meta["nframes"] == 12 and meta["fps"] == pytest.approx(10.0)
-    assert meta["frame_dimensions"] == (64, 48) and meta["Scorer"] == SCORER
+    assert meta["frame_dimensions"] == (64, 48) and meta["Scorer"] == scorer
     assert meta["cropping"] is False and meta["cropping_parameters"] == [0, 64, 0, 48]
 
 
@@ -152,9 +166,9 @@ def test_truncated_video_keeps_readable_frames_with_a_warning(
     assert len(pd.read_hdf(h5)) == readable
 
 
-def test_label_video_draws_every_frame(run: Path, clip: Path, tmp_path: Path) -> None:
+def test_label_video_draws_every_frame(run: Path, clip: Path, tmp_path: Path, scorer: str) -> None:
     path = label_video(run, clip, pcutoff=0.0, dest=tmp_path, show_progress=False)
-    assert path == tmp_path / f"mouse{SCORER}_labeled.mp4"
+    assert path == tmp_path / f"mouse{scorer}_labeled.mp4"
     labeled = read_frames(path)
     assert len(labeled) == 12 and labeled[0].shape == (48, 64, 3)
     assert np.abs(labeled[0].astype(int) - read_frames(clip)[0]).mean() > 1  # dots drawn
@@ -166,11 +180,11 @@ def test_label_video_draws_every_frame(run: Path, clip: Path, tmp_path: Path) ->
     assert len(read_frames(tmp_path / "cli" / path.name)) == 12
 
 
-def test_analyze_cli(run: Path, clip: Path, tmp_path: Path) -> None:
+def test_analyze_cli(run: Path, clip: Path, tmp_path: Path, scorer: str) -> None:
     args = ["analyze", str(run), str(clip), "--dest", str(tmp_path), "--resize", "32x24"]
     result = runner.invoke(app, [*args, "--batch-size", "3", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
-    assert len(pd.read_hdf(tmp_path / f"mouse{SCORER}.h5")) == 12
+    assert len(pd.read_hdf(tmp_path / f"mouse{scorer}.h5")) == 12
     result = runner.invoke(app, [*args, "--precision", "fp64"])
     assert result.exit_code == 2 and "precision must be one of" in result.stderr
 
@@ -200,3 +214,64 @@ def test_failed_compilation_falls_back_to_eager(
     with pytest.warns(UserWarning, match="torch.compile failed.*no working C"):
         [h5] = analyze_videos(run, [clip], 4, dest=tmp_path, compile=True, show_progress=False)
     assert len(pd.read_hdf(h5)) == 12
+
+
+def test_runs_that_differ_only_in_seed_or_fraction_write_their_own_poses(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-run"
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("export"))
+    spec = yaml.safe_load((other / "run.yaml").read_text())
+    spec["train"]["seed"], spec["fraction"] = 1, 0.5  # same backbone, init, shuffle, iterations
+    (other / "run.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    [first] = analyze_videos(run, [clip], dest=tmp_path / "out", show_progress=False)
+    [second] = analyze_videos(other, [clip], dest=tmp_path / "out", show_progress=False)
+    assert first != second and first.is_file() and second.is_file()
+    assert pd.read_hdf(second).columns.levels[0].tolist() == [second.stem.removeprefix("mouse")]
+
+
+def test_an_output_is_reused_only_for_the_same_video_snapshot_and_options(
+    run: Path, tmp_path: Path
+) -> None:
+    clip = write_video(tmp_path / "clip.mp4", frames=6)
+    dest = tmp_path / "out"
+
+    def analyze(**options) -> int:
+        [h5] = analyze_videos(run, [clip], dest=dest, show_progress=False, **options)
+        return h5.stat().st_mtime_ns
+
+    previous = analyze()
+    source = json.loads(next(dest.glob("*.json")).read_text())
+    assert source["video"]["path"] == str(clip.resolve()) and source["autocast"] == "off"
+    assert analyze() == previous  # all the same: reused
+    assert analyze(batch_size=3, compile=False) == previous  # neither changes the poses
+    changes = {
+        "another input size": lambda: analyze(resize=(32, 24)),
+        "back to the training scale": analyze,
+        "the video was replaced": lambda: os.utime(clip, ns=(10**9, 10**9)) or analyze(),
+        "another precision": lambda: analyze(precision="bf16"),
+        "the snapshot was written again": lambda: os.utime(snapshot_path(run, 6)) or analyze(),
+    }
+    for why, change in changes.items():  # each one makes the poses be computed again
+        now = change()
+        assert now != previous, why
+        previous = now
+
+
+def test_videos_of_one_name_do_not_overwrite_each_other(run: Path, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = write_video(tmp_path / "a" / "mouse.mp4", frames=4)
+    b = write_video(tmp_path / "b" / "mouse.mp4", frames=5)
+    dest = tmp_path / "out"
+    with pytest.raises(PoseshiftError, match=r"a/mouse\.mp4 and .*b/mouse\.mp4 would both"):
+        analyze_videos(run, [a, b], dest=dest, show_progress=False)
+    assert not dest.exists()
+    [h5] = analyze_videos(run, [a], dest=dest, show_progress=False)
+    with pytest.raises(PoseshiftError, match=r"holds the poses of .*a/mouse\.mp4, not of"):
+        analyze_videos(run, [b], dest=dest, show_progress=False)
+    assert len(pd.read_hdf(h5)) == 4
+    analyze_videos(run, [b], dest=dest, overwrite=True, show_progress=False)
+    assert len(pd.read_hdf(h5)) == 5
+    # Each next to its own video, as DeepLabCut does: no clash.
+    outputs = analyze_videos(run, [a, b], show_progress=False)
+    assert [p.parent for p in outputs] == [a.parent, b.parent]

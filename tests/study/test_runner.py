@@ -117,3 +117,18 @@ def test_ray_backend(tmp_path: Path) -> None:
     assert sorted(set(table["fraction"])) == [0.34, 0.67]
     run = tmp_path / "study" / "runs" / "mobilenetv2_035-scratch-s1-f0.34-fast"
     assert json.loads((run / "status.json").read_text()) == {"status": "done"}
+
+
+def test_a_done_run_of_a_changed_plan_is_not_skipped_silently(tmp_path: Path) -> None:
+    path = write_plan(tmp_path, ["scratch"])
+    out = tmp_path / "study"
+    assert len(run_study(load_plan(path), out, show_progress=False).done) == 1
+    recorded = (out / "plan.yaml").read_text()
+    changed = yaml.safe_load(path.read_text())
+    changed["grid"]["overrides"]["iterations"] = 6  # the same run id, another run
+    path.write_text(yaml.safe_dump(changed))
+    message = r"runs/mobilenetv2_035-scratch-s1-f0\.5-fast is done with other settings than "
+    message += r"this plan \(train\.iterations: 4 vs 6\); use a new --out"
+    with pytest.raises(PoseshiftError, match=message):
+        run_study(load_plan(path), out, show_progress=False)
+    assert (out / "plan.yaml").read_text() == recorded  # refused before any work

@@ -22,7 +22,12 @@ from poseshift.data.corrupt import TEST_PARTITIONS, read_manifest
 from poseshift.data.corruptions import CORRUPTIONS
 from poseshift.data.scale import image_scales
 from poseshift.errors import PoseshiftError
-from poseshift.evaluate.evaluate import choose_snapshots, load_run_data, scale_pair_for
+from poseshift.evaluate.evaluate import (
+    choose_snapshots,
+    evaluation_source,
+    load_run_data,
+    scale_pair_for,
+)
 from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
 from poseshift.fsutil import write_json_atomic
 from poseshift.models.codec import ScoremapCodec
@@ -95,11 +100,9 @@ def evaluate_corruptions(
     cells = [(c, s) for c in CORRUPTIONS for s in manifest["done"].get(c, [])]
     if not cells:
         raise PoseshiftError(f"{folder}/manifest.json lists no finished corrupted copies")
-    source = {  # what the cached report depends on
+    copies = {  # which corrupted copies the cached report scored
         "corruptions_dir": str(folder.resolve()),
         **{k: manifest[k] for k in ("split", "shuffle", "seed", "images_sha256")},
-        "scale": list(pair) if pair else str(scale_file),
-        "threshold": threshold,
     }
     target = pick_device(device)
 
@@ -124,12 +127,18 @@ def evaluate_corruptions(
     reports = []
     for iteration in chosen:
         path = run_dir / "eval" / f"snapshot-{iteration:07d}" / "corruptions.json"
+        snapshot = snapshot_path(run_dir, iteration)
+        # What the cached report depends on: the copies, snapshot, labels, scales, threshold.
+        source = {
+            **copies,
+            **evaluation_source(spec, dataset, snapshot, pair, scale_file, threshold),
+        }
         report = json.loads(path.read_text()) if path.exists() and not force else None
         if report is None or report.get("source") != source:
             report = {"snapshot": iteration, "source": source, "clean": None, "results": {}}
         todo = [(c, s) for c, s in cells if str(s) not in report["results"].get(c, {})]
         fresh = todo or report["clean"] is None
-        model = load_posenet(snapshot_path(run_dir, iteration)) if fresh else None
+        model = load_posenet(snapshot) if fresh else None
         if report["clean"] is None:
             report["clean"] = score(model, dataset.root)
         for n, (corruption, severity) in enumerate(todo, start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -15,11 +16,12 @@ from poseshift.data.splits import PARTITIONS
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
 from poseshift.evaluate.plots import save_comparison
-from poseshift.fsutil import write_json_atomic
+from poseshift.fsutil import file_identity, write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.predict.images import predict_images
 from poseshift.predict.outputs import poses_frame, write_poses
 from poseshift.train.curves import log_evaluation
+from poseshift.train.identity import run_hash
 from poseshift.train.trainer import (
     RunSpec,
     list_snapshots,
@@ -79,6 +81,43 @@ def scale_pair_for(
     return scale_pair or (None if scale_file else default_scale_pair(dataset))
 
 
+def labels_hash(dataset: PoseDataset) -> str:
+    """A hash of the labeled images and their keypoints: edited labels change the metrics."""
+    digest = hashlib.sha256(json.dumps(dataset.images).encode())
+    digest.update(np.ascontiguousarray(dataset.keypoints, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def evaluation_source(
+    spec: RunSpec,
+    dataset: PoseDataset,
+    snapshot: Path,
+    pair: Sequence[str] | None,
+    scale_file: str | Path | None,
+    threshold: float,
+) -> dict:
+    """What a snapshot's cached metrics depend on; they are reused only while it matches."""
+    return {
+        "run": run_hash(spec),
+        "snapshot": file_identity(snapshot),
+        "labels": labels_hash(dataset),
+        "scale_pair": list(pair) if pair else None,
+        "scale_file": file_identity(scale_file) if scale_file else None,
+        "threshold": threshold,
+    }
+
+
+def _reusable(out_dir: Path, source: dict, plots: list[Path]) -> dict | None:
+    """The cached metrics of ``out_dir`` if computed from ``source`` with the plots asked."""
+    try:
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if metrics.get("source") != source or not all(p.is_file() for p in plots):
+        return None
+    return metrics
+
+
 def evaluate_run(
     run_dir: str | Path,
     snapshots: str | int = "last",
@@ -90,13 +129,19 @@ def evaluate_run(
     device: str = "auto",
     force: bool = False,
 ) -> list[dict]:
-    """Evaluate the chosen snapshots, loading the project once; finished ones are reused."""
+    """Evaluate the chosen snapshots, loading the project once.
+
+    A snapshot's metrics.json is reused (unless ``force``) only when its recorded source
+    (snapshot file, run, labels, scale pair or file, threshold) matches and the ``plot``
+    images asked for exist.
+    """
     from poseshift.models.posenet import load_posenet
 
     run_dir = Path(run_dir)
     spec, membership, dataset = load_run_data(run_dir)
     chosen = choose_snapshots(run_dir, snapshots)
-    scales = image_scales(dataset, scale_pair_for(dataset, scale_pair, scale_file), scale_file)
+    pair = scale_pair_for(dataset, scale_pair, scale_file)
+    scales = image_scales(dataset, pair, scale_file)
     rows = {part: dataset.indices_of(membership[part]) for part in PARTITIONS}
     everything = np.concatenate([rows[p] for p in PARTITIONS])
     pcutoff = float(dataset.config.get("pcutoff") or 0.6)
@@ -104,10 +149,18 @@ def evaluate_run(
     results = []
     for iteration in chosen:
         out_dir = run_dir / "eval" / f"snapshot-{iteration:07d}"
-        if (out_dir / "metrics.json").exists() and not force:
-            results.append(json.loads((out_dir / "metrics.json").read_text()))
+        snapshot = snapshot_path(run_dir, iteration)
+        source = evaluation_source(spec, dataset, snapshot, pair, scale_file, threshold)
+        plots = [
+            _plot_path(out_dir, part, n)
+            for part in PARTITIONS
+            for n in range(len(rows[part][:plot]))
+        ]
+        cached = None if force else _reusable(out_dir, source, plots)
+        if cached is not None:
+            results.append(cached)
             continue
-        model = load_posenet(snapshot_path(run_dir, iteration))
+        model = load_posenet(snapshot)
         poses = predict_images(
             model,
             dataset,
@@ -118,7 +171,7 @@ def evaluate_run(
             pick_device(device),
         )
         by_index = dict(zip(everything.tolist(), range(len(everything)), strict=True))
-        metrics = {"snapshot": iteration, "partitions": {}}
+        metrics = {"snapshot": iteration, "source": source, "partitions": {}}
         for part in PARTITIONS:
             index = rows[part]
             predicted = poses[[by_index[i] for i in index.tolist()]]
@@ -134,7 +187,7 @@ def evaluate_run(
             )
             for n, i in enumerate(index[:plot].tolist()):
                 save_comparison(
-                    out_dir / "plots" / f"{part}-{n:02d}.png",
+                    _plot_path(out_dir, part, n),
                     dataset.load_image(i),
                     dataset.keypoints[i],
                     predicted[n],
@@ -149,3 +202,7 @@ def evaluate_run(
         log_evaluation(run_dir, metrics)  # TensorBoard, next to the training curves
         results.append(metrics)
     return results
+
+
+def _plot_path(out_dir: Path, part: str, n: int) -> Path:
+    return out_dir / "plots" / f"{part}-{n:02d}.png"

@@ -32,11 +32,19 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic
+from poseshift.fsutil import file_identity, write_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet, load_posenet
 from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video, scaled_size
-from poseshift.predict.outputs import poses_frame, write_poses
+from poseshift.predict.outputs import (
+    check_outputs,
+    forget_source,
+    is_reusable,
+    poses_frame,
+    record_source,
+    write_poses,
+)
+from poseshift.train.identity import run_hash
 from poseshift.train.trainer import (
     RunSpec,
     autocast_dtype,
@@ -71,6 +79,14 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype analysis uses: "auto" on the CPU is fp32, else as in training."""
+    if precision == "auto" and device.type == "cpu":
+        # bf16 moves some keypoints by more than 2 px on CPU (benchmarks/): exact by default.
+        precision = "fp32"
+    return autocast_dtype(precision, device)
+
+
 class VideoPredictor:
     """A loaded network ready to run on videos; build it once, call ``predict`` per video."""
 
@@ -84,10 +100,7 @@ class VideoPredictor:
     ) -> None:
         check_precision(precision)
         self.device = pick_device(device) if isinstance(device, str) else device
-        if precision == "auto" and self.device.type == "cpu":
-            # bf16 moves some keypoints by more than 2 px on CPU (benchmarks/): exact by default.
-            precision = "fp32"
-        self.dtype = autocast_dtype(precision, self.device)
+        self.dtype = inference_dtype(precision, self.device)
         self.codec = codec
         self.cuda = self.device.type == "cuda"
         # channels_last is faster on CUDA and with oneDNN on CPU alike (benchmarks/).
@@ -219,9 +232,13 @@ def choose_snapshot(run_dir: Path, snapshot: str | int = "last") -> int:
 
 
 def scorer_name(spec: RunSpec, iteration: int) -> str:
-    """DeepLabCut-style scorer (cf. ``DLC_resnet50_openfieldOct30shuffle1_100000``)."""
+    """DeepLabCut-style scorer (cf. ``DLC_resnet50_openfieldOct30shuffle1_100000``).
+
+    The run's hash stands where DeepLabCut puts task and date: runs that differ only in
+    fraction, seed or recipe get different names, so their outputs never collide.
+    """
     init = spec.init if spec.init in ("imagenet", "scratch") else "weights"
-    return f"poseshift_{spec.backbone}_{init}_shuffle{spec.shuffle}_{iteration}"
+    return f"poseshift_{spec.backbone}_{init}_{run_hash(spec)}shuffle{spec.shuffle}_{iteration}"
 
 
 def run_bodyparts(run_dir: Path) -> list[str]:
@@ -267,8 +284,9 @@ def analyze_videos(
     """Write DeepLabCut-compatible poses for each video; return the .h5 paths.
 
     All videos are checked before the model loads (a bad file fails in seconds, writing
-    nothing), the model loads once for all of them, and videos already analyzed with the same
-    scorer are skipped unless ``overwrite``. A video with fewer decodable frames than its
+    nothing), the model loads once for all of them, and a video's existing output is reused
+    (unless ``overwrite``) only when its record (``<video><scorer>.json``) shows the same
+    video file, snapshot file, run and options. A video with fewer decodable frames than its
     container claims is analyzed up to the last good frame, with a warning.
     """
     run_dir = Path(run_dir)
@@ -279,12 +297,26 @@ def analyze_videos(
     infos = [probe_video(v) for v in videos]
     scorer = scorer_name(spec, iteration)
     outputs = [output_path(info.path, scorer, dest) for info in infos]
-    todo = [(i, o) for i, o in zip(infos, outputs, strict=True) if overwrite or not o.exists()]
+    check_outputs([i.path for i in infos], outputs, overwrite)
+    dtype = inference_dtype(precision, pick_device(device))
+    options = {  # what changes the poses (not batch size, not compilation)
+        "run": run_hash(spec),
+        "snapshot": file_identity(snapshot_path(run_dir, iteration)),
+        "autocast": str(dtype).removeprefix("torch.") if dtype else "off",
+        "resize": list(resize) if resize else None,
+    }
+    sources = [{"video": file_identity(i.path), **options} for i in infos]
+    todo = [
+        (info, out, source)
+        for info, out, source in zip(infos, outputs, sources, strict=True)
+        if overwrite or not is_reusable(out, source)
+    ]
     if not todo:
         return outputs
     predictor, _, _ = load_predictor(run_dir, iteration, device, precision, compile)
     scale = spec.train.augment.global_scale
-    for info, out in todo:
+    for info, out, source in todo:
+        forget_source(out)
         started = time.time()
         result = predictor.predict(
             info.path, batch_size, scale=scale, resize=resize, show_progress=show_progress
@@ -300,8 +332,9 @@ def analyze_videos(
             out.with_name(f"{out.stem}_meta.pickle"),
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),
         )
-        # The .h5 goes last: its presence is what marks a video as analyzed.
         write_poses(out, poses_frame(scorer, bodyparts, result.poses))
+        # The record goes last: it is what marks a video as analyzed from this source.
+        record_source(out, source)
     return outputs
 
 

@@ -3,8 +3,8 @@
 Layout of a study directory: ``plan.yaml`` (the resolved plan), ``runs/<run_id>/`` (one run
 directory each, plus ``status.json``), and the tables the analysis reads: ``results.csv``
 (one row per run x partition x snapshot), ``results_bodyparts.csv`` and ``status.csv``.
-Finished runs are skipped, interrupted ones resume, failed ones are recorded and skipped
-until ``retry_failed``.
+Finished runs are skipped (a plan that changed a finished run's settings is refused),
+interrupted ones resume, failed ones are recorded and skipped until ``retry_failed``.
 """
 
 from __future__ import annotations
@@ -85,6 +85,23 @@ def read_status(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"status": "queued"}
 
 
+def check_done_runs(runs: list[PlannedRun], out_dir: Path) -> None:
+    """Refuse a plan whose "done" runs were trained with other settings (they would be skipped
+    and reported as the plan's results)."""
+    from poseshift.train.identity import spec_difference
+
+    for planned in runs:
+        run_dir = out_dir / "runs" / planned.run_id
+        if read_status(run_dir)["status"] != "done":
+            continue  # train() itself refuses an unfinished run of other settings
+        difference = spec_difference(run_dir, planned.spec)
+        if difference:
+            raise PoseshiftError(
+                f"{run_dir} is done with other settings than this plan ({difference}); "
+                "use a new --out for the changed plan, or run the plan it was made with"
+            )
+
+
 def run_one(
     planned: PlannedRun,
     run_dir: str | Path,
@@ -135,6 +152,7 @@ def run_study(
     show_progress: bool = True,
 ) -> StudyResult:
     out_dir = Path(out_dir)
+    check_done_runs(expand(plan), out_dir)  # before prepare_study rewrites plan.yaml
     runs = prepare_study(plan, out_dir)
     statuses = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
     todo = [

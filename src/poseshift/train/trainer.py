@@ -3,8 +3,9 @@
 A run directory holds everything needed to reproduce or resume: ``run.yaml`` (what was asked
 for, resolved), ``environment.json``, ``split.json`` (image membership), ``log.jsonl``,
 ``checkpoints/last.pt`` (model, optimizer, RNG, iteration), ``snapshots/snapshot-<it>.pt``,
-``tensorboard/`` (curves) and ``done.json``. Re-running a finished run does nothing; an
-interrupted one resumes from its last checkpoint and continues exactly. A run can train on
+``tensorboard/`` (curves) and ``done.json``. Re-running a finished run does nothing (asking
+for other settings in its directory is refused, see ``identity``); an interrupted one
+resumes from its last checkpoint and continues exactly. A run can train on
 several processes (``RunSpec.devices`` or torchrun; see ``distributed``) with the same result.
 """
 
@@ -36,6 +37,7 @@ from poseshift.train import distributed
 from poseshift.train.config import TrainConfig
 from poseshift.train.curves import TrainingLog
 from poseshift.train.distributed import Ranks
+from poseshift.train.identity import check_same_run, validate_spec
 from poseshift.train.loss import pose_loss
 from poseshift.train.progress import TrainingProgress
 
@@ -106,20 +108,10 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
 def prepare_run_dir(
     run_dir: Path, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
 ) -> None:
-    """Write run.yaml and split.json; refuse a dir holding another run.
-
-    The device count may change between sessions: a run trains the same on any number.
-    """
-    wanted = to_dict(spec)
+    """Write run.yaml and split.json; refuse a dir holding another run."""
     existing = run_dir / "run.yaml"
     if existing.exists():
-        stored = yaml.safe_load(existing.read_text())
-        changed = [k for k in wanted if k != "devices" and stored.get(k) != wanted[k]]
-        if changed:
-            raise PoseshiftError(
-                f"{run_dir} holds a run with different settings ({changed[0]}: "
-                f"{stored.get(changed[0])!r} vs {wanted[changed[0]]!r}); use a new --out"
-            )
+        check_same_run(run_dir, spec)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
@@ -132,7 +124,7 @@ def prepare_run_dir(
             **membership,
         },
     )
-    write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=False))
+    write_text_atomic(existing, yaml.safe_dump(to_dict(spec), sort_keys=False))
 
 
 def device_name(device: torch.device) -> str:
@@ -281,11 +273,12 @@ def _resume_hint(run_dir: Path) -> str:
     return f"running the same command again resumes from the checkpoint at iteration {iteration}"
 
 
-def _finished(run_dir: Path) -> bool:
-    """done.json is there (and run.yaml still reads: a finished dir is a valid run dir)."""
+def _finished(run_dir: Path, spec: RunSpec) -> bool:
+    """done.json is there, for this very spec (another finished run is refused, not reused)."""
     if not (run_dir / "done.json").exists():
         return False
-    read_spec(run_dir)
+    read_spec(run_dir)  # a finished dir is a valid run dir
+    check_same_run(run_dir, spec)
     return True
 
 
@@ -348,8 +341,9 @@ def _train(
 ) -> RunResult:
     """The training loop of one rank; rank 0 alone touches the run directory."""
     config = spec.train
-    if ranks.on_main(lambda: _finished(run_dir)):
+    if ranks.on_main(lambda: _finished(run_dir, spec)):
         return RunResult(run_dir, config.iterations, finished=True, skipped=True)
+    validate_spec(spec)  # before prepare_run_dir: a typo must not claim the run directory
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
     checkpoint = run_dir / "checkpoints" / "last.pt"

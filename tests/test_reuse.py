@@ -1,0 +1,81 @@
+"""A finished run is reused only for the very spec it was trained with; typos claim nothing.
+
+(Issue #18: analysis outputs and cached metrics are tested next to their modules' tests.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import TINY, spec_for
+from poseshift.cli import app
+from poseshift.config import to_dict
+from poseshift.errors import PoseshiftError
+from poseshift.train.trainer import train
+
+runner = CliRunner()
+SHORT = dataclasses.replace(TINY, iterations=2, snapshots=[])
+
+
+def test_a_finished_run_with_other_settings_is_refused(tiny_project: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    spec = spec_for(tiny_project, train=SHORT)
+    assert train(spec, run, show_progress=False).finished
+    log = (run / "log.jsonl").read_text()
+    changes = {
+        "train.iterations: 2 vs 3": {"train": dataclasses.replace(SHORT, iterations=3)},
+        "train.seed: 0 vs 1": {"train": dataclasses.replace(SHORT, seed=1)},
+        "backbone: 'mobilenetv2_035' vs 'mobilenetv2_050'": {"backbone": "mobilenetv2_050"},
+        "preset: 'test' vs 'other'": {"preset": "other"},
+    }
+    for difference, change in changes.items():
+        with pytest.raises(PoseshiftError, match=f"different settings \\({difference}\\)"):
+            train(dataclasses.replace(spec, **change), run, show_progress=False)
+    assert train(spec, run, show_progress=False).skipped  # the very same spec still is
+    assert (run / "log.jsonl").read_text() == log
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backbone": "resnet9000"}, "unknown backbone 'resnet9000'"),
+        ({"init": "imagnet"}, "--init 'imagnet': choose imagenet, scratch or an existing"),
+        (
+            {"train": dataclasses.replace(SHORT, precision="fp31")},
+            "preset test.precision: must be one of",
+        ),
+        ({"train": dataclasses.replace(SHORT, lr_steps={})}, "preset test: lr_steps needs"),
+        ({"train": dataclasses.replace(SHORT, log_every=0)}, "log_every must be at least 1"),
+    ],
+)
+def test_a_typo_leaves_no_run_directory(
+    tiny_project: Path, tmp_path: Path, change: dict, message: str
+) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(PoseshiftError, match=message):
+        train(spec_for(tiny_project, **{"train": SHORT, **change}), run, show_progress=False)
+    assert not run.exists()
+
+
+def test_cli_typo_then_the_corrected_command(tiny_project: Path, tmp_path: Path) -> None:
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(to_dict(SHORT)))
+    run = tmp_path / "run"
+    base = ["train", str(tiny_project), "--out", str(run), "--preset", str(preset)]
+    base += ["--device", "cpu", "--init", "scratch"]
+    for typo in (["--backbone", "resnet9000"], ["--backbone", "mobilenetv2_035", "--init", "x"]):
+        result = runner.invoke(app, [*base, *typo])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0
+        assert not run.exists()
+    result = runner.invoke(app, [*base, "--backbone", "mobilenetv2_035"])
+    assert result.exit_code == 0, result.output
+    assert "finished 2 iterations" in result.output
+    again = runner.invoke(app, [*base, "--backbone", "mobilenetv2_035", "--seed", "1"])
+    assert again.exit_code == 2 and "already finished" not in again.output
+    assert "different settings (train.seed: 0 vs 1); use a new --out" in again.stderr
