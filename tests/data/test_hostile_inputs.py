@@ -377,7 +377,7 @@ def test_split_names_stay_in_splits(tmp_path: Path) -> None:
 def test_train_split_option_is_checked_before_anything_is_written(tmp_path: Path) -> None:
     make_project(tmp_path / "proj", groups=2, frames=2)
     out = tmp_path / "run"
-    args = ["train", str(tmp_path / "proj"), "--backbone", "mobilenet_v2_0.35", "--out", str(out)]
+    args = ["train", str(tmp_path / "proj"), "--backbone", "mobilenetv2_035", "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--split", "../../X", "--device", "cpu"])
     assert result.exit_code == 2 and "split name '../../X'" in result.output, result.output
     assert not out.exists()
