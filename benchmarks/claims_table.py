@@ -1,6 +1,6 @@
 """Print a study's claims table and pretrained-vs-scratch summary as Markdown.
 
-    .venv/bin/python benchmarks/claims_table.py studies/cpu
+.venv/bin/python benchmarks/claims_table.py studies/cpu
 """
 
 from __future__ import annotations
