@@ -33,8 +33,7 @@ import torch
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, load_posenet
 from poseshift.predict.frames import FrameBatches, probe_video
-from poseshift.predict.video import choose_snapshot
-from poseshift.train.trainer import snapshot_path
+from poseshift.run import RunDir
 
 OPENFIELD = (
     Path(__file__).resolve().parents[2] / "shared/data/openfield/openfield-Pranav-2018-10-30"
@@ -125,7 +124,7 @@ def main() -> None:
     size = tuple(map(int, args.size.split("x")))
     torch.manual_seed(0)
     if args.run:
-        model = load_posenet(snapshot_path(args.run, choose_snapshot(args.run)))
+        model = load_posenet(RunDir(args.run).snapshot_path(choose_snapshot(args.run)))
     else:
         model = build_posenet(args.backbone, 4, init="scratch")
     model = model.eval().to(memory_format=torch.channels_last)

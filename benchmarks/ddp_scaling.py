@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from poseshift.data.synth import generate, parse_size
-from poseshift.train.config import load_preset
-from poseshift.train.trainer import RunSpec, train
+from poseshift.spec import RunSpec, resolve_settings
+from poseshift.train.trainer import train
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     config = dataclasses.replace(
-        load_preset("fast"),
+        resolve_settings("fast")[0],
         iterations=args.iterations,
         log_every=args.log_every,
         num_workers=args.workers,

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from poseshift.data.project import PoseDataset, write_project
-from poseshift.train.config import TrainConfig
-from poseshift.train.trainer import RunSpec
+from poseshift.spec import EXECUTION_KEYS, Execution, RunSpec, TrainConfig
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
@@ -160,16 +159,23 @@ TINY = TrainConfig(
     lr_steps={"imagenet": [[0.01, 10]], "scratch": [[0.01, 3], [0.02, 10]]},
     precision="fp32",
     snapshots=[2, 4],
-    checkpoint_every=100,
-    log_every=1,
-    num_workers=0,
 )
 TINY = dataclasses.replace(TINY, augment=dataclasses.replace(TINY.augment, crop=(64, 48)))
+# ... executed in this process, checkpointing only at the end and logging every step.
+TINY_EXECUTION = Execution(checkpoint_every=100, log_every=1, num_workers=0)
 
 
 def spec_for(project: Path, **changes) -> RunSpec:
-    """A MobileNetV2-0.35 run from scratch with the TINY recipe."""
+    """A MobileNetV2-0.35 run from scratch with the TINY recipe; ``changes`` may name
+    RunSpec fields or Execution fields (``devices=2``, ``checkpoint_every=2``)."""
+    moved = {k: changes.pop(k) for k in list(changes) if k in EXECUTION_KEYS}
+    execution = dataclasses.replace(TINY_EXECUTION, **moved)
     spec = RunSpec(
-        project=str(project), backbone="mobilenetv2_035", init="scratch", preset="test", train=TINY
+        project=str(project),
+        backbone="mobilenetv2_035",
+        init="scratch",
+        preset="test",
+        train=TINY,
+        execution=execution,
     )
     return dataclasses.replace(spec, **changes)

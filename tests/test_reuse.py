@@ -49,8 +49,11 @@ def test_a_finished_run_with_other_settings_is_refused(tiny_project: Path, tmp_p
             {"train": dataclasses.replace(SHORT, precision="fp31")},
             "preset test.precision: must be one of",
         ),
-        ({"train": dataclasses.replace(SHORT, lr_steps={})}, "preset test: lr_steps needs"),
-        ({"train": dataclasses.replace(SHORT, log_every=0)}, "log_every must be at least 1"),
+        (
+            {"train": dataclasses.replace(SHORT, lr_steps={})},
+            r"preset test: lr_steps.imagenet must be a list of \[lr, until_iteration\]",
+        ),
+        ({"log_every": 0}, "preset test: log_every must be at least 1, got 0"),
     ],
 )
 def test_a_typo_leaves_no_run_directory(
@@ -64,7 +67,7 @@ def test_a_typo_leaves_no_run_directory(
 
 def test_cli_typo_then_the_corrected_command(tiny_project: Path, tmp_path: Path) -> None:
     preset = tmp_path / "tiny.yaml"
-    preset.write_text(yaml.safe_dump(to_dict(SHORT)))
+    preset.write_text(yaml.safe_dump({**to_dict(SHORT), "num_workers": 0, "log_every": 1}))
     run = tmp_path / "run"
     base = ["train", str(tiny_project), "--out", str(run), "--preset", str(preset)]
     base += ["--device", "cpu", "--init", "scratch"]

@@ -11,7 +11,7 @@ import torch
 from poseshift.data.augment import ABSENT, Augmenter
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
-from poseshift.train.config import AugmentConfig
+from poseshift.spec import AugmentConfig
 
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.config import to_dict
-from poseshift.train.config import load_preset
+from poseshift.spec import resolve_settings
 
 runner = CliRunner()
 
@@ -92,7 +92,7 @@ def test_ctrl_c_then_the_same_command_gives_the_uninterrupted_run(
     """The newcomer's check: train from the CLI, press Ctrl-C, run the same command again."""
     project = tmp_path / "openfield"
     shutil.copytree(openfield, project)
-    preset = to_dict(load_preset("fast"))
+    preset = to_dict(resolve_settings("fast")[0])
     preset.update(iterations=10, log_every=1, checkpoint_every=1000, snapshots=[], warmup_iters=2)
     (tmp_path / "preset.yaml").write_text(yaml.safe_dump(preset))
     args = [

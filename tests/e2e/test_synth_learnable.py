@@ -18,8 +18,8 @@ from poseshift.data.project import load_project
 from poseshift.data.splits import group_split, save_split
 from poseshift.data.synth import generate
 from poseshift.evaluate.evaluate import evaluate_run
-from poseshift.train.config import load_preset
-from poseshift.train.trainer import RunSpec, train
+from poseshift.spec import Execution, RunSpec, resolve_settings
+from poseshift.train.trainer import train
 
 
 def ood_over_within(root: Path, shift: float) -> float:
@@ -33,13 +33,12 @@ def ood_over_within(root: Path, shift: float) -> float:
         domain_shift=shift,
     )
     save_split(project, group_split(load_project(project), 10, 1, [0.5], name="g10"))
-    config = load_preset("fast")
+    config = resolve_settings("fast")[0]
     config = dataclasses.replace(
         config,
         iterations=600,
         batch_size=8,
         snapshots=[600],
-        num_workers=0,
         augment=dataclasses.replace(config.augment, global_scale=1.0, crop=(160, 96)),
     )
     spec = RunSpec(
@@ -50,9 +49,10 @@ def ood_over_within(root: Path, shift: float) -> float:
         init="scratch",
         preset="fast",
         train=config,
+        execution=Execution(num_workers=0),
     )
     train(spec, root / f"run-{shift:g}", show_progress=False)
-    [metrics] = evaluate_run(root / f"run-{shift:g}", "last")
+    [metrics] = evaluate_run(root / f"run-{shift:g}", snapshots="last")
     parts = metrics["partitions"]
     return parts["ood"]["normalized_error"] / parts["within"]["normalized_error"]
 

@@ -21,7 +21,8 @@ from poseshift.evaluate import corruption
 from poseshift.evaluate.corruption import evaluate_corruptions
 from poseshift.evaluate.evaluate import evaluate_run
 from poseshift.models import posenet
-from poseshift.train.trainer import snapshot_path, train
+from poseshift.run import RunDir
+from poseshift.train.trainer import train
 
 SPLIT = "horse10-g2-s0"
 CELLS = {"contrast": [1, 5], "pixelate": [1, 5]}
@@ -68,7 +69,7 @@ def test_finished_report_is_reused(setup: tuple[Path, Path], monkeypatch) -> Non
     def no_model(*args):
         raise AssertionError("the finished report should be reused")
 
-    monkeypatch.setattr("poseshift.models.posenet.load_posenet", no_model)
+    monkeypatch.setattr("poseshift.predict.predictor.read_snapshot", no_model)
     assert evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"]) == first
     assert corruption.summarize_corruptions(first[0]["results"], ["ood"])[0] == {
         "ood": first[0]["mean"]["ood"]
@@ -80,9 +81,14 @@ def test_a_report_is_recomputed_for_another_snapshot_or_scale(
 ) -> None:
     run, folder = setup
     [first] = evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"])
-    loads, real = [], posenet.load_posenet
-    monkeypatch.setattr(posenet, "load_posenet", lambda path: loads.append(path) or real(path))
-    os.utime(snapshot_path(run, 2))  # the snapshot was written again (e.g. retrained)
+    loads, real = [], posenet.read_snapshot
+
+    def counting(path, **kwargs):
+        loads.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr("poseshift.predict.predictor.read_snapshot", counting)
+    os.utime(RunDir(run).snapshot_path(2))  # the snapshot was written again (e.g. retrained)
     evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"])
     [tail] = evaluate_corruptions(run, folder, scale_pair=["Nose", "Tail"])
     assert len(loads) == 2

@@ -19,7 +19,8 @@ from poseshift.data.project import load_project
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.evaluate import evaluate_run
 from poseshift.models.posenet import load_posenet
-from poseshift.train.trainer import snapshot_path, train
+from poseshift.run import RunDir
+from poseshift.train.trainer import train
 
 KEYS = {"n_images", "error_px", "normalized_error", "pck", "pck_threshold", "per_bodypart"}
 
@@ -40,7 +41,7 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
-    [metrics] = evaluate_run(trained, "last", plot=1, scale_pair=["Nose", "Eye"])
+    [metrics] = evaluate_run(trained, snapshots="last", plot=1, scale_pair=["Nose", "Eye"])
     out = trained / "eval" / "snapshot-0000006"
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["snapshot"] == 6
@@ -57,7 +58,7 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
     dataset = load_project(yaml.safe_load((trained / "run.yaml").read_text())["project"])
     predictions = pd.read_hdf(out / "predictions.h5")
     assert list(predictions.columns.get_level_values("coords")[:3]) == ["x", "y", "likelihood"]
-    model = load_posenet(snapshot_path(trained, 6)).eval()
+    model = load_posenet(RunDir(trained).snapshot_path(6)).eval()
     name = json.loads((trained / "split.json").read_text())["ood"][0]
     i = dataset.images.index(name)
     import cv2
@@ -86,32 +87,32 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
 
 
 def test_evaluating_again_reuses_results(trained: Path) -> None:
-    first = evaluate_run(trained, "all", scale_pair=["Nose", "Eye"])
+    first = evaluate_run(trained, snapshots="all", scale_pair=["Nose", "Eye"])
     assert [m["snapshot"] for m in first] == [2, 4, 6]
     stamp = (trained / "eval" / "snapshot-0000002" / "metrics.json").stat().st_mtime_ns
-    evaluate_run(trained, "all", scale_pair=["Nose", "Eye"])
+    evaluate_run(trained, snapshots="all", scale_pair=["Nose", "Eye"])
     assert (trained / "eval" / "snapshot-0000002" / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_bad_input(trained: Path, tmp_path: Path) -> None:
     with pytest.raises(PoseshiftError, match="has no snapshot 5; available: \\[2, 4, 6\\]"):
-        evaluate_run(trained, 5)
+        evaluate_run(trained, snapshots=5)
     empty = tmp_path / "empty"
     shutil.copytree(trained, empty, ignore=shutil.ignore_patterns("*.pt", "eval"))
     with pytest.raises(PoseshiftError, match="has no snapshots"):
-        evaluate_run(empty, "last")
+        evaluate_run(empty, snapshots="last")
     with pytest.raises(PoseshiftError, match="not a poseshift run directory"):
-        evaluate_run(tmp_path, "last")
+        evaluate_run(tmp_path, snapshots="last")
     other = tmp_path / "other"
     shutil.copytree(trained, other)
     split = json.loads((other / "split.json").read_text())
     split["bodyparts"] = ["snout", "tail", "ear"]
     (other / "split.json").write_text(json.dumps(split))
     with pytest.raises(PoseshiftError, match="was trained on \\['snout', 'tail', 'ear'\\]"):
-        evaluate_run(other, "last")
+        evaluate_run(other, snapshots="last")
     (other / "split.json").unlink()  # a run killed before it wrote its membership
     with pytest.raises(PoseshiftError, match=r"has no split\.json; it is not a complete training"):
-        evaluate_run(other, "last")
+        evaluate_run(other, snapshots="last")
 
 
 def test_cli_prints_the_table(trained: Path) -> None:
@@ -124,9 +125,9 @@ def test_cli_prints_the_table(trained: Path) -> None:
 
 def test_cached_metrics_follow_the_scale_and_the_plots(trained: Path, tmp_path: Path) -> None:
     out = trained / "eval" / "snapshot-0000006"
-    [eye] = evaluate_run(trained, "last", scale_pair=["Nose", "Eye"])
-    [tail] = evaluate_run(trained, "last", scale_pair=["Nose", "Tail"])
-    [fresh] = evaluate_run(trained, "last", scale_pair=["Nose", "Tail"], force=True)
+    [eye] = evaluate_run(trained, snapshots="last", scale_pair=["Nose", "Eye"])
+    [tail] = evaluate_run(trained, snapshots="last", scale_pair=["Nose", "Tail"])
+    [fresh] = evaluate_run(trained, snapshots="last", scale_pair=["Nose", "Tail"], force=True)
     ood = [m["partitions"]["ood"]["normalized_error"] for m in (eye, tail, fresh)]
     assert ood[0] != ood[1] and ood[1] == ood[2]
     assert tail["source"]["scale_pair"] == ["Nose", "Tail"]
@@ -135,12 +136,12 @@ def test_cached_metrics_follow_the_scale_and_the_plots(trained: Path, tmp_path: 
     scale_file = tmp_path / "scale.h5"
     for scale in (10.0, 20.0):  # the same path, new contents
         pd.DataFrame({"scale": scale}, index=images).to_hdf(scale_file, key="df_with_missing")
-        [metrics] = evaluate_run(trained, "last", scale_file=scale_file)
+        [metrics] = evaluate_run(trained, snapshots="last", scale_file=scale_file)
         error = metrics["partitions"]["ood"]["error_px"]
         assert metrics["partitions"]["ood"]["normalized_error"] == pytest.approx(error / scale)
 
     shutil.rmtree(out / "plots", ignore_errors=True)
-    evaluate_run(trained, "last", plot=1, scale_pair=["Nose", "Eye"])
+    evaluate_run(trained, snapshots="last", plot=1, scale_pair=["Nose", "Eye"])
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "ood-00.png",
         "train-00.png",

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from poseshift.errors import PoseshiftError
-from poseshift.models.head import STRIDE, cell_to_pixel, map_size
+from poseshift.models.codec import ScoremapCodec
+from poseshift.models.head import STRIDE, map_size
 from poseshift.models.posenet import PoseNet, build_posenet, load_posenet, save_posenet
 
 
@@ -26,10 +27,8 @@ def test_map_size_and_cell_centres():
     assert map_size(160, 288) == (20, 36)
     assert map_size(161, 287) == (22, 36)  # 2 * ceil(H / 16), not ceil(H / 8) = 21
     assert map_size(97, 33) == (14, 6)
-    assert cell_to_pixel(0, 0) == (4, 4)
-    assert cell_to_pixel(2, 3) == (28, 20)  # (x, y) = (j * 8 + 4, i * 8 + 4)
-    xs, ys = cell_to_pixel(np.arange(3), np.array([0, 0, 5]))
-    np.testing.assert_array_equal(xs, [4, 4, 44])
+    xs, ys = ScoremapCodec(STRIDE).cell_centers((3, 6))  # (x, y) = (j * 8 + 4, i * 8 + 4)
+    np.testing.assert_array_equal(xs, [4, 12, 20, 28, 36, 44])
     np.testing.assert_array_equal(ys, [4, 12, 20])
 
 

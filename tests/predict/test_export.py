@@ -16,8 +16,7 @@ from poseshift.cli import app
 from poseshift.errors import PoseshiftError
 from poseshift.models.posenet import load_posenet
 from poseshift.predict.export import export_run, recipe_path
-from poseshift.predict.video import scorer_name
-from poseshift.train.trainer import read_spec, snapshot_path
+from poseshift.run import RunDir
 
 SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
 
@@ -28,7 +27,7 @@ def run(tmp_path_factory) -> Path:
 
 
 def _reference(run: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    model = load_posenet(snapshot_path(run, 6)).eval()
+    model = load_posenet(RunDir(run).snapshot_path(6)).eval()
     images = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
     with torch.no_grad():
         outputs = model(images)
@@ -36,8 +35,8 @@ def _reference(run: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str,
 
 
 def test_torchscript_matches_pytorch(run: Path) -> None:
-    path = export_run(run, "torchscript")
-    assert path == run / "export" / f"{scorer_name(read_spec(run), 6)}.pt"
+    path = export_run(run, format="torchscript")
+    assert path == run / "export" / f"{RunDir(run).scorer(6)}.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated upstream
         module = torch.jit.load(str(path))
@@ -58,7 +57,7 @@ def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
     pytest.importorskip("onnxscript")
     result = CliRunner().invoke(app, ["export", str(run), "--format", "onnx"])
     assert result.exit_code == 0, result.output
-    path = run / "export" / f"{scorer_name(read_spec(run), 6)}.onnx"
+    path = run / "export" / f"{RunDir(run).scorer(6)}.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["images"]
     for shape in SHAPES:
@@ -71,4 +70,4 @@ def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
 
 def test_unknown_format_is_an_error(run: Path) -> None:
     with pytest.raises(PoseshiftError, match="export format must be one of"):
-        export_run(run, "tflite")
+        export_run(run, format="tflite")

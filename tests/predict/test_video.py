@@ -19,16 +19,16 @@ from PIL import Image
 from tiny_video import cut_mdat, read_frames, tiny_run, write_video
 from typer.testing import CliRunner
 
-import poseshift.predict.video as video_module
 from poseshift.cli import app
 from poseshift.data.project import PoseDataset
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
-from poseshift.models.posenet import load_posenet
+from poseshift.models.posenet import load_posenet, read_snapshot
 from poseshift.predict.images import predict_images
 from poseshift.predict.labeled_video import label_video
-from poseshift.predict.video import analyze_videos, scorer_name
-from poseshift.train.trainer import read_spec, snapshot_path
+from poseshift.predict.predictor import Predictor
+from poseshift.predict.video import analyze_videos
+from poseshift.run import RunDir
 
 runner = CliRunner()
 
@@ -41,7 +41,7 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scorer(run: Path) -> str:
     """DeepLabCut's layout, with the run's hash where DeepLabCut puts task and date."""
-    name = scorer_name(read_spec(run), 6)
+    name = RunDir(run).scorer(6)
     assert re.fullmatch(r"poseshift_mobilenetv2_035_scratch_[0-9a-f]{8}shuffle1_6", name)
     return name
 
@@ -94,11 +94,16 @@ def test_predictions_match_predict_images_on_the_same_frames(
         groups=["clip"] * len(names),
         image_sizes=np.tile([64, 48], (len(names), 1)),
     )
-    model = load_posenet(snapshot_path(run, 6))
-    expected = predict_images(model, dataset, range(len(names)), ScoremapCodec(), 0.8, 1)
+    predictor = Predictor.from_snapshot(RunDir(run).snapshot_path(6), device="cpu", compile=False)
+    assert predictor.input_scale == 0.8  # the run's global_scale travels in the snapshot
+    expected = predict_images(predictor, dataset, range(len(names)), batch_size=1)
     for batch_size in (1, 5):
         [h5] = analyze_videos(
-            run, [clip], batch_size, dest=tmp_path / f"b{batch_size}", show_progress=False
+            run,
+            [clip],
+            batch_size=batch_size,
+            dest=tmp_path / f"b{batch_size}",
+            show_progress=False,
         )
         got = pd.read_hdf(h5).to_numpy().reshape(-1, 3, 3)
         np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -107,8 +112,10 @@ def test_predictions_match_predict_images_on_the_same_frames(
 def test_resize_maps_predictions_back_to_video_pixels(
     run: Path, clip: Path, tmp_path: Path
 ) -> None:
-    [h5] = analyze_videos(run, [clip], 4, resize=(32, 24), dest=tmp_path, show_progress=False)
-    model = load_posenet(snapshot_path(run, 6)).eval()
+    [h5] = analyze_videos(
+        run, [clip], batch_size=4, resize=(32, 24), dest=tmp_path, show_progress=False
+    )
+    model = load_posenet(RunDir(run).snapshot_path(6)).eval()
     frame = cv2.resize(read_frames(clip)[3], (32, 24), interpolation=cv2.INTER_AREA)
     with torch.no_grad():
         out = model(model.normalize(torch.from_numpy(frame).permute(2, 0, 1)[None]))
@@ -126,9 +133,9 @@ def test_several_videos_share_one_model_load(
 
     def counting_load(path, *args, **kwargs):
         loads.append(path)
-        return load_posenet(path, *args, **kwargs)
+        return read_snapshot(path, *args, **kwargs)
 
-    monkeypatch.setattr(video_module, "load_posenet", counting_load)
+    monkeypatch.setattr("poseshift.predict.predictor.read_snapshot", counting_load)
     videos = [write_video(tmp_path / "a.mp4", 5), write_video(tmp_path / "b.mp4", 9)]
     outputs = analyze_videos(run, videos, batch_size=4, show_progress=False)
     assert len(loads) == 1
@@ -193,10 +200,10 @@ def test_analyze_cli(run: Path, clip: Path, tmp_path: Path, scorer: str) -> None
 def test_compiled_network_gives_the_eager_poses(run: Path, clip: Path, tmp_path: Path) -> None:
     # Batch 5 over 12 frames: the short last batch is padded, not compiled a second time.
     [eager] = analyze_videos(
-        run, [clip], 5, dest=tmp_path / "eager", compile=False, show_progress=False
+        run, [clip], batch_size=5, dest=tmp_path / "eager", compile=False, show_progress=False
     )
     [compiled] = analyze_videos(
-        run, [clip], 5, dest=tmp_path / "compiled", compile=True, show_progress=False
+        run, [clip], batch_size=5, dest=tmp_path / "compiled", compile=True, show_progress=False
     )
     np.testing.assert_allclose(pd.read_hdf(compiled), pd.read_hdf(eager), atol=1e-3)
 
@@ -212,7 +219,9 @@ def test_failed_compilation_falls_back_to_eager(
 
     monkeypatch.setattr(torch, "compile", no_compiler)
     with pytest.warns(UserWarning, match="torch.compile failed.*no working C"):
-        [h5] = analyze_videos(run, [clip], 4, dest=tmp_path, compile=True, show_progress=False)
+        [h5] = analyze_videos(
+            run, [clip], batch_size=4, dest=tmp_path, compile=True, show_progress=False
+        )
     assert len(pd.read_hdf(h5)) == 12
 
 
@@ -250,7 +259,9 @@ def test_an_output_is_reused_only_for_the_same_video_snapshot_and_options(
         "back to the training scale": analyze,
         "the video was replaced": lambda: os.utime(clip, ns=(10**9, 10**9)) or analyze(),
         "another precision": lambda: analyze(precision="bf16"),
-        "the snapshot was written again": lambda: os.utime(snapshot_path(run, 6)) or analyze(),
+        "the snapshot was written again": lambda: (
+            os.utime(RunDir(run).snapshot_path(6)) or analyze()
+        ),
     }
     for why, change in changes.items():  # each one makes the poses be computed again
         now = change()

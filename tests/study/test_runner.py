@@ -77,27 +77,36 @@ def test_plan_errors_name_the_key(tmp_path: Path) -> None:
         load_plan(path)
 
 
+def run_ids(plan) -> dict[str, str]:
+    """Run id by init name; each is readable plus the hash of the overridden recipe keys."""
+    ids = {Path(r.spec.init).stem: r.run_id for r in expand(plan)}
+    assert all(i.startswith(f"mobilenetv2_035-{init}-s1-f") for init, i in ids.items())
+    return ids
+
+
 def test_local_study_runs_skips_and_records_failures(tmp_path: Path) -> None:
     plan = load_plan(write_plan(tmp_path, ["scratch", str(tmp_path / "missing.pth")]))
+    ids = run_ids(plan)
+    assert ids["scratch"].startswith("mobilenetv2_035-scratch-s1-f0.5-fast-")
     out = tmp_path / "study"
     result = run_study(plan, out, show_progress=False)
-    assert result.done == ["mobilenetv2_035-scratch-s1-f0.5-fast"]
-    assert result.failed == ["mobilenetv2_035-missing-s1-f0.5-fast"]
+    assert result.done == [ids["scratch"]]
+    assert result.failed == [ids["missing"]]
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 1 * 2 * 3  # one run x two snapshots x three partitions
     assert set(table["partition"]) == {"train", "within", "ood"}
     assert table["imagenet_top1"].notna().all() and set(table["iteration"]) == {2, 4}
     status = pd.read_csv(out / "status.csv").set_index("run_id")
-    assert "missing.pth" in status.loc["mobilenetv2_035-missing-s1-f0.5-fast", "error"]
+    assert "missing.pth" in status.loc[ids["missing"], "error"]
     assert (out / "results_bodyparts.csv").is_file() and (out / "plan.yaml").is_file()
 
-    log = out / "runs" / "mobilenetv2_035-scratch-s1-f0.5-fast" / "log.jsonl"
+    log = out / "runs" / ids["scratch"] / "log.jsonl"
     stamp = log.stat().st_mtime_ns
     again = run_study(plan, out, show_progress=False)
     assert again.done == [] and len(again.skipped) == 2  # the failed run is not retried
     assert log.stat().st_mtime_ns == stamp
     retried = run_study(plan, out, retry_failed=True, show_progress=False)
-    assert retried.failed == ["mobilenetv2_035-missing-s1-f0.5-fast"]
+    assert retried.failed == [ids["missing"]]
 
 
 def test_ray_backend(tmp_path: Path) -> None:
@@ -115,19 +124,39 @@ def test_ray_backend(tmp_path: Path) -> None:
     assert len(result.done) == 2 and len(result.failed) == 2
     table = pd.read_csv(tmp_path / "study" / "results.csv")
     assert sorted(set(table["fraction"])) == [0.34, 0.67]
-    run = tmp_path / "study" / "runs" / "mobilenetv2_035-scratch-s1-f0.34-fast"
+    [run_id] = [r.run_id for r in expand(plan) if "scratch-s1-f0.34-fast-" in r.run_id]
+    run = tmp_path / "study" / "runs" / run_id
     assert json.loads((run / "status.json").read_text()) == {"status": "done"}
 
 
-def test_a_done_run_of_a_changed_plan_is_not_skipped_silently(tmp_path: Path) -> None:
+def test_a_changed_override_is_another_run(tmp_path: Path) -> None:
     path = write_plan(tmp_path, ["scratch"])
+    [first] = expand(load_plan(path))
+    changed = yaml.safe_load(path.read_text())
+    changed["grid"]["overrides"]["iterations"] = 6
+    changed["grid"]["overrides"]["num_workers"] = 1  # execution: no part of the id
+    path.write_text(yaml.safe_dump(changed))
+    [second] = expand(load_plan(path))
+    assert first.run_id != second.run_id
+    assert first.run_id.rsplit("-", 1)[0] == second.run_id.rsplit("-", 1)[0]  # readable part
+    changed["grid"]["overrides"]["num_workers"] = 0
+    path.write_text(yaml.safe_dump(changed))
+    assert expand(load_plan(path))[0].run_id == second.run_id
+
+
+def test_a_done_run_of_a_changed_preset_is_not_skipped_silently(tmp_path: Path) -> None:
+    path = write_plan(tmp_path, ["scratch"])
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump({"iterations": 4, "warmup_iters": 1, "lr_schedule": "cosine"}))
+    plan = yaml.safe_load(path.read_text())
+    plan["grid"]["preset"] = str(preset)
+    plan["grid"]["overrides"] = {k: v for k, v in TINY_OVERRIDES.items() if k != "iterations"}
+    path.write_text(yaml.safe_dump(plan))
     out = tmp_path / "study"
     assert len(run_study(load_plan(path), out, show_progress=False).done) == 1
     recorded = (out / "plan.yaml").read_text()
-    changed = yaml.safe_load(path.read_text())
-    changed["grid"]["overrides"]["iterations"] = 6  # the same run id, another run
-    path.write_text(yaml.safe_dump(changed))
-    message = r"runs/mobilenetv2_035-scratch-s1-f0\.5-fast is done with other settings than "
+    preset.write_text(yaml.safe_dump({"iterations": 6, "warmup_iters": 1, "lr_schedule": "cosine"}))
+    message = r"runs/mobilenetv2_035-scratch-s1-f0\.5-tiny-\w+ is done with other settings than "
     message += r"this plan \(train\.iterations: 4 vs 6\); use a new --out"
     with pytest.raises(PoseshiftError, match=message):
         run_study(load_plan(path), out, show_progress=False)

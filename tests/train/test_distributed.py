@@ -22,13 +22,14 @@ from poseshift.data.loader import RangeSampler
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.evaluate import evaluate_run
 from poseshift.models.posenet import load_posenet
+from poseshift.run import RunDir
+from poseshift.spec import RunSpec, resolve_settings
 from poseshift.study.plan import load_plan
 from poseshift.study.runner import run_study
-from poseshift.train.config import load_preset
 from poseshift.train.distributed import FAULT_ENV
-from poseshift.train.trainer import RunSpec, list_snapshots, read_spec, snapshot_path, train
+from poseshift.train.trainer import train
 
-RECIPE = dataclasses.replace(TINY, iterations=4, snapshots=[2, 3], checkpoint_every=2)
+RECIPE = dataclasses.replace(TINY, iterations=4, snapshots=[2, 3])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,9 +46,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunSpec, Path]:
     """The spec and the run dir of the one-process run the two-process runs must match."""
     root = tmp_path_factory.mktemp("ddp")
     make_project(root / "proj")
-    spec = spec_for(root / "proj", backbone="resnet50", train=RECIPE)
+    spec = spec_for(root / "proj", backbone="resnet50", train=RECIPE, checkpoint_every=2)
     train(spec, root / "one", show_progress=False)
     return spec, root / "one"
+
+
+def on_devices(spec: RunSpec, devices: int) -> RunSpec:
+    return dataclasses.replace(spec, execution=dataclasses.replace(spec.execution, devices=devices))
 
 
 def log(run_dir: Path) -> list[dict]:
@@ -94,16 +99,18 @@ def test_a_dead_rank_stops_the_run_which_resumes_exactly(
         PoseshiftError,
         match=r"rank 1 of 2 exited \(17\).*resumes from the checkpoint at iteration 2$",
     ):
-        train(dataclasses.replace(spec, devices=2), run, show_progress=False)
-    assert not (run / "done.json").exists() and read_spec(run).devices == 2
+        train(on_devices(spec, 2), run, show_progress=False)
+    assert not (run / "done.json").exists() and RunDir(run).spec().devices == 2
     # the model after 2 steps on 2 processes is the model after 2 steps on one
     assert checkpoint(run)["iteration"] == 2
-    assert_same_weights(checkpoint(run)["model"], load_posenet(snapshot_path(one, 2)).state_dict())
+    assert_same_weights(
+        checkpoint(run)["model"], load_posenet(RunDir(one).snapshot_path(2)).state_dict()
+    )
     assert_same_losses(run, one)
 
     monkeypatch.delenv(FAULT_ENV)
     finished = train(spec, run, show_progress=False)  # on one process: a run trains the same
-    assert finished.finished and finished.iteration == 4 and list_snapshots(run) == [2, 3, 4]
+    assert finished.finished and finished.iteration == 4 and RunDir(run).snapshots() == [2, 3, 4]
     assert_same_losses(run, one)
     assert_same_weights(checkpoint(run)["model"], checkpoint(one)["model"])
     steps = [step for step, _ in scalars(run, "loss/total")]
@@ -123,7 +130,7 @@ def test_ctrl_c_on_one_rank_stops_all_after_the_same_step(
     assert not train(spec, run, on_iteration=stop_at_1, show_progress=False).finished
     monkeypatch.setenv(FAULT_ENV, "1:2:interrupt")  # SIGINT reaches rank 1 before step 3
     stopped = train(
-        dataclasses.replace(spec, devices=2),  # resumes from the checkpoint rank 0 broadcasts
+        on_devices(spec, 2),  # resumes from the checkpoint rank 0 broadcasts
         run,
         on_iteration=lambda it, _losses: seen.append(it),
         show_progress=False,
@@ -131,7 +138,7 @@ def test_ctrl_c_on_one_rank_stops_all_after_the_same_step(
     assert not stopped.finished and stopped.iteration == 3 and seen == [2, 3]
     assert checkpoint(run)["iteration"] == 3
     assert_same_losses(run, one)
-    weights_at_3 = load_posenet(snapshot_path(one, 3)).state_dict()
+    weights_at_3 = load_posenet(RunDir(one).snapshot_path(3)).state_dict()
     assert_same_weights(checkpoint(run)["model"], weights_at_3)
     monkeypatch.delenv(FAULT_ENV)
     assert train(spec, run, show_progress=False).finished
@@ -141,7 +148,7 @@ def test_ctrl_c_on_one_rank_stops_all_after_the_same_step(
 
 
 def test_batch_one_refuses_several_devices(tiny_project: Path, tmp_path: Path) -> None:
-    paper = dataclasses.replace(load_preset("paper"), iterations=1)
+    paper = dataclasses.replace(resolve_settings("paper")[0], iterations=1)
     spec = spec_for(tiny_project, train=paper, preset="paper", devices=2)
     with pytest.raises(PoseshiftError, match=r"preset 'paper' trains with batch size 1"):
         train(spec, tmp_path / "run", show_progress=False)
@@ -162,7 +169,7 @@ def test_a_study_gives_each_run_its_gpus_as_devices(
     asked = []
 
     def fake_train(spec: RunSpec, *_args, **_kwargs):
-        asked.append(spec.devices)
+        asked.append(spec.execution.devices)
         raise PoseshiftError("stop here")
 
     monkeypatch.setattr("poseshift.train.trainer.train", fake_train)
@@ -180,7 +187,7 @@ def test_tensorboard_has_training_and_evaluation_curves(reference: tuple[RunSpec
             (r["iteration"], pytest.approx(r[key], rel=1e-6)) for r in records
         ]
     assert [step for step, _ in scalars(one, "train/images_per_s")] == [1, 2, 3, 4]
-    [metrics] = evaluate_run(one, "last", scale_pair=["Nose", "Eye"], device="cpu")
+    [metrics] = evaluate_run(one, snapshots="last", scale_pair=["Nose", "Eye"], device="cpu")
     for partition, values in metrics["partitions"].items():
         for name in ("error_px", "normalized_error", "pck"):
             if values[name] is not None:

@@ -11,8 +11,10 @@ import torch
 
 from conftest import TINY, spec_for
 from poseshift.errors import PoseshiftError
-from poseshift.train.config import load_preset
-from poseshift.train.trainer import list_snapshots, train
+from poseshift.run import RunDir
+from poseshift.spec import resolve_settings
+from poseshift.train.schedule import learning_rate
+from poseshift.train.trainer import train
 
 
 def losses(run_dir: Path) -> list[float]:
@@ -25,10 +27,10 @@ def test_run_dir_contents_and_skip(tiny_project: Path, tmp_path: Path) -> None:
     assert result.finished and result.iteration == 6
     for name in ("run.yaml", "split.json", "environment.json", "log.jsonl", "done.json"):
         assert (run / name).is_file(), name
-    assert list_snapshots(run) == [2, 4, 6]
+    assert RunDir(run).snapshots() == [2, 4, 6]
     # A process killed while writing a snapshot leaves its temporary file behind.
     (run / "snapshots" / ".snapshot-0000008.pt.x1y2.tmp.pt").write_bytes(b"half")
-    assert list_snapshots(run) == [2, 4, 6]
+    assert RunDir(run).snapshots() == [2, 4, 6]
     split = json.loads((run / "split.json").read_text())
     assert split["bodyparts"] == ["Nose", "Eye", "Tail"]
     assert len(split["train"]) + len(split["within"]) == 12
@@ -73,29 +75,31 @@ def test_other_settings_in_the_same_dir_are_refused(tiny_project: Path, tmp_path
 
 
 def test_presets_load_and_follow_the_paper() -> None:
-    paper = load_preset("paper")
+    paper = resolve_settings("paper")[0]
     assert paper.batch_size == 1 and paper.iterations == 100_000 and paper.optimizer == "sgd"
-    assert [paper.lr_at(i, "imagenet") for i in (0, 9_999, 10_000)] == [0.005, 0.005, 0.02]
-    assert [paper.lr_at(i, "scratch") for i in (0, 4_999, 5_000, 24_999, 25_000)] == [
+    assert [learning_rate(paper, i, "imagenet") for i in (0, 9_999, 10_000)] == [0.005, 0.005, 0.02]
+    assert [learning_rate(paper, i, "scratch") for i in (0, 4_999, 5_000, 24_999, 25_000)] == [
         1e-6,
         1e-6,
         1e-4,
         1e-4,
         0.02,
     ]
-    long = load_preset("paper-long")
-    assert long.iterations == 600_000 and long.lr_at(430_000, "imagenet") == 0.002
-    fast = load_preset("fast")
-    assert fast.lr_at(fast.iterations - 1, "imagenet") < fast.lr_at(fast.warmup_iters, "imagenet")
+    long = resolve_settings("paper-long")[0]
+    assert long.iterations == 600_000 and learning_rate(long, 430_000, "imagenet") == 0.002
+    fast = resolve_settings("fast")[0]
+    assert learning_rate(fast, fast.iterations - 1, "imagenet") < learning_rate(
+        fast, fast.warmup_iters, "imagenet"
+    )
 
 
 def test_preset_typos_are_errors(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("iterations: 10\nbatchsize: 4\n")
     with pytest.raises(PoseshiftError, match=r"mine.yaml: unknown key 'batchsize'"):
-        load_preset(str(path))
+        resolve_settings(str(path))
     path.write_text("iterations: ten\n")
     with pytest.raises(PoseshiftError, match=r"mine.yaml.iterations: expected int, got 'ten'"):
-        load_preset(str(path))
+        resolve_settings(str(path))
     with pytest.raises(PoseshiftError, match="unknown preset 'papr'"):
-        load_preset("papr")
+        resolve_settings("papr")[0]

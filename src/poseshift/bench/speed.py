@@ -29,7 +29,8 @@ from poseshift.fsutil import write_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet
 from poseshift.predict.frames import probe_video
-from poseshift.predict.video import VideoPredictor
+from poseshift.predict.predictor import Predictor
+from poseshift.predict.video import predict_video
 
 MODES = ("model", "video")
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -55,7 +56,7 @@ def _sync(device: torch.device) -> None:
 
 
 def model_fps(
-    predictor: VideoPredictor, size: int, batch_size: int, max_seconds: float, min_seconds: float
+    predictor: Predictor, size: int, batch_size: int, max_seconds: float, min_seconds: float
 ) -> tuple[float, int, float]:
     """(FPS, frames, seconds) of the network alone on a size x size batch.
 
@@ -116,8 +117,12 @@ def run_speed_benchmark(
         plan = _Plan(video, clip_frames, max_seconds, min_seconds, tuple(modes))
         for backbone in backbones:
             torch.manual_seed(0)
-            predictor = VideoPredictor(
-                PoseNet(backbone, keypoints), ScoremapCodec(), device, precision, compile
+            predictor = Predictor(
+                PoseNet(backbone, keypoints),
+                ScoremapCodec(),
+                device=device,
+                precision=precision,
+                compile=compile,
             )
             for size in sizes:
                 per_frame = 0.0  # seconds per frame at the previous batch size
@@ -145,7 +150,7 @@ class _Plan:
 
 
 def _measure(
-    predictor: VideoPredictor, backbone: str, size: int, batch: int, per_frame: float, plan: _Plan
+    predictor: Predictor, backbone: str, size: int, batch: int, per_frame: float, plan: _Plan
 ) -> list[SpeedCell]:
     """The model-only cell, then (if asked for) the end-to-end cell, for one combination.
 
@@ -170,7 +175,9 @@ def _measure(
     else:
         budget = max(batch, math.floor(cell.fps * plan.max_seconds / batch) * batch)
         n = min(plan.clip_frames, budget)
-        result = predictor.predict(plan.video, batch, resize=(size, size), max_frames=n)
+        result = predict_video(
+            predictor, plan.video, batch_size=batch, resize=(size, size), max_frames=n
+        )
         e2e.fps, e2e.frames, e2e.seconds = result.fps, len(result.poses), result.seconds
         if n < plan.clip_frames:
             e2e.note = f"first {n} frames (time limit)"

@@ -97,5 +97,5 @@ def export(
     """Write RUN_DIR/export/<scorer>.onnx or .pt, with preprocessing in <that file>.json."""
     from poseshift.predict.export import export_run, recipe_path
 
-    path = export_run(run_dir, format, _snapshot(snapshot))
+    path = export_run(run_dir, format=format, snapshot=_snapshot(snapshot))
     console.print(f"model in {path}; preprocessing and decoding in {recipe_path(path)}")

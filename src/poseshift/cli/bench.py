@@ -51,7 +51,7 @@ def speed(
         run_speed_benchmark,
         write_results,
     )
-    from poseshift.train.trainer import device_name, pick_device
+    from poseshift.device import device_name, pick_device
 
     if threads is not None:
         import torch

@@ -35,11 +35,12 @@ def evaluate(
     """Write RUN_DIR/eval/<snapshot>/metrics.json and predictions.h5, and print the table."""
     from poseshift.evaluate.evaluate import evaluate_run
 
-    which = snapshot if snapshot in ("last", "all") else int(snapshot)
     pair = scale_pair.split(",") if scale_pair else None
-    for metrics in evaluate_run(
-        run_dir, which, plot, pair, scale_file, batch_size=batch_size, device=device, force=force
-    ):
+    options = {"scale_pair": pair, "scale_file": scale_file, "batch_size": batch_size}
+    options |= {"snapshots": snapshot, "device": device, "force": force}
+    with progress_bar(f"evaluating {run_dir.name}: images predicted") as report:
+        results = evaluate_run(run_dir, plot=plot, progress=report, **options)
+    for metrics in results:
         table = Table(
             "partition",
             "images",
@@ -62,26 +63,16 @@ def evaluate(
             )
         console.print(table)
     if corruptions is not None:
-        _corruption_tables(run_dir, corruptions, which, pair, scale_file, batch_size, device, force)
+        _corruption_tables(run_dir, corruptions, options)
     console.print(f"metrics in {run_dir}/eval/")
 
 
-def _corruption_tables(run_dir, folder, which, pair, scale_file, batch_size, device, force) -> None:
+def _corruption_tables(run_dir: Path, folder: Path, options: dict) -> None:
     """Horse-C: normalized error and PCK per corruption (mean over severities), clean, mean."""
     from poseshift.evaluate.corruption import evaluate_corruptions
 
     with progress_bar("scoring corrupted copies") as report:
-        reports = evaluate_corruptions(
-            run_dir,
-            folder,
-            which,
-            pair,
-            scale_file,
-            batch_size=batch_size,
-            device=device,
-            force=force,
-            progress=report,
-        )
+        reports = evaluate_corruptions(run_dir, folder, progress=report, **options)
     for report in reports:
         parts = list(report["clean"])
         columns = [f"{p} {m}" for p in parts for m in ("normalized", "PCK@0.3")]

@@ -27,9 +27,9 @@ def plan_(
     device: str = typer.Option("auto"),
 ) -> None:
     """Print the runs of a plan and the compute they need on this machine."""
+    from poseshift.device import pick_device
     from poseshift.study.estimate import estimate
     from poseshift.study.plan import expand, load_plan
-    from poseshift.train.trainer import pick_device
 
     loaded = load_plan(plan, project)
     runs = expand(loaded)

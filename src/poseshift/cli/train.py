@@ -43,26 +43,20 @@ def train(
     seed: int | None = typer.Option(None, help="Override the preset's seed."),
 ) -> None:
     """Train a pose network; re-running resumes an interrupted run or skips a finished one."""
-    import dataclasses
-
-    from poseshift.train.config import load_preset, with_overrides
+    from poseshift.spec import RunSpec, resolve_settings
     from poseshift.train.distributed import launched_rank, world_size
-    from poseshift.train.trainer import RunSpec
     from poseshift.train.trainer import train as run_training
 
-    config = with_overrides(
-        load_preset(preset),
-        iterations=iters,
-        batch_size=batch_size,
-        num_workers=workers,
-        seed=seed,
-    )
-    if iters is not None:  # keep only the snapshots that fall inside a shortened run
-        config = dataclasses.replace(config, snapshots=[s for s in config.snapshots if s <= iters])
-    if crop is not None:
-        config = dataclasses.replace(
-            config, augment=dataclasses.replace(config.augment, crop=parse_size(crop))
-        )
+    overrides = {
+        "iterations": iters,
+        "batch_size": batch_size,
+        "seed": seed,
+        "device": device,
+        "devices": world_size(devices),
+        "num_workers": workers,
+        "augment": {"crop": list(parse_size(crop))} if crop else None,
+    }
+    config, execution = resolve_settings(preset, overrides, where="train options")
     spec = RunSpec(
         project=str(project.resolve()),
         backbone=backbone,
@@ -71,9 +65,8 @@ def train(
         fraction=fraction,
         init=init,
         preset=preset,
-        device=device,
-        devices=world_size(devices),
         train=config,
+        execution=execution,
     )
     result = run_training(spec, out)
     if launched_rank() != 0:  # under torchrun, rank 0 speaks for the run

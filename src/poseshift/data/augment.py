@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from poseshift.errors import PoseshiftError
-from poseshift.train.config import AugmentConfig
+from poseshift.spec import AugmentConfig
 
 
 def flip_permutation(bodyparts: Sequence[str], pairs: Sequence[Sequence[str]]) -> np.ndarray:
@@ -133,12 +133,3 @@ class Augmenter:
             origin = centre - where
         left, top = np.clip(np.floor(origin), 0, room).astype(int)
         return int(left), int(top)
-
-
-def rescale(image: np.ndarray, scale: float) -> np.ndarray:
-    """Resize by a factor (evaluation at the training scale)."""
-    if scale == 1.0:
-        return image
-    height, width = image.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

@@ -22,17 +22,12 @@ from poseshift.data.corrupt import TEST_PARTITIONS, read_manifest
 from poseshift.data.corruptions import CORRUPTIONS
 from poseshift.data.scale import image_scales
 from poseshift.errors import PoseshiftError
-from poseshift.evaluate.evaluate import (
-    choose_snapshots,
-    evaluation_source,
-    load_run_data,
-    scale_pair_for,
-)
+from poseshift.evaluate.evaluate import evaluation_source, load_run_data, scale_pair_for
 from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
 from poseshift.fsutil import write_json_atomic
-from poseshift.models.codec import ScoremapCodec
 from poseshift.predict.images import predict_images
-from poseshift.train.trainer import pick_device, snapshot_path
+from poseshift.predict.predictor import Predictor, run_predictor
+from poseshift.run import RunDir
 
 SUMMARY_KEYS = ("error_px", "normalized_error", "pck")
 
@@ -71,6 +66,7 @@ def _check_coverage(manifest: dict, parts: dict[str, list[str]], run: Path, fold
 def evaluate_corruptions(
     run_dir: str | Path,
     corruptions_dir: str | Path,
+    *,
     snapshots: str | int = "last",
     scale_pair: Sequence[str] | None = None,
     scale_file: str | Path | None = None,
@@ -81,22 +77,19 @@ def evaluate_corruptions(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
     """Score the chosen snapshots on every corrupted copy; finished reports are reused."""
-    from poseshift.models.posenet import load_posenet
-
-    run_dir, folder = Path(run_dir), Path(corruptions_dir)
+    run, folder = RunDir(run_dir), Path(corruptions_dir)
     manifest = read_manifest(folder)
-    spec, membership, dataset = load_run_data(run_dir)
-    chosen = choose_snapshots(run_dir, snapshots)
+    spec, membership, dataset = load_run_data(run)
+    chosen = run.choose_snapshots(snapshots)
     parts = {p: membership[p] for p in TEST_PARTITIONS if membership.get(p)}
     if not parts:
         raise PoseshiftError(f"run {run_dir} has no within or ood test images to corrupt")
-    _check_coverage(manifest, parts, run_dir, folder)
+    _check_coverage(manifest, parts, run.path, folder)
     pair = scale_pair_for(dataset, scale_pair, scale_file)
     scales = image_scales(dataset, pair, scale_file)
     rows = {p: dataset.indices_of(images) for p, images in parts.items()}
     everything = np.concatenate(list(rows.values()))
     pcutoff = float(dataset.config.get("pcutoff") or 0.6)
-    codec = ScoremapCodec(8, spec.train.pos_dist_thresh, spec.train.locref_stdev)
     cells = [(c, s) for c in CORRUPTIONS for s in manifest["done"].get(c, [])]
     if not cells:
         raise PoseshiftError(f"{folder}/manifest.json lists no finished corrupted copies")
@@ -104,17 +97,10 @@ def evaluate_corruptions(
         "corruptions_dir": str(folder.resolve()),
         **{k: manifest[k] for k in ("split", "shuffle", "seed", "images_sha256")},
     }
-    target = pick_device(device)
 
-    def score(model, root: Path) -> dict:
+    def score(predictor: Predictor, root: Path) -> dict:
         poses = predict_images(
-            model,
-            dataclasses.replace(dataset, root=root),
-            everything,
-            codec,
-            spec.train.augment.global_scale,
-            batch_size,
-            target,
+            predictor, dataclasses.replace(dataset, root=root), everything, batch_size
         )
         out, start = {}, 0
         for part, index in rows.items():
@@ -126,8 +112,8 @@ def evaluate_corruptions(
 
     reports = []
     for iteration in chosen:
-        path = run_dir / "eval" / f"snapshot-{iteration:07d}" / "corruptions.json"
-        snapshot = snapshot_path(run_dir, iteration)
+        path = run.eval_dir(iteration) / "corruptions.json"
+        snapshot = run.snapshot_path(iteration)
         # What the cached report depends on: the copies, snapshot, labels, scales, threshold.
         source = {
             **copies,
@@ -138,16 +124,20 @@ def evaluate_corruptions(
             report = {"snapshot": iteration, "source": source, "clean": None, "results": {}}
         todo = [(c, s) for c, s in cells if str(s) not in report["results"].get(c, {})]
         fresh = todo or report["clean"] is None
-        model = load_posenet(snapshot) if fresh else None
+        predictor = (  # fp32 and eager, as in evaluate_run
+            run_predictor(run, iteration, device=device, precision="fp32", compile=False)
+            if fresh
+            else None
+        )
         if report["clean"] is None:
-            report["clean"] = score(model, dataset.root)
+            report["clean"] = score(predictor, dataset.root)
         for n, (corruption, severity) in enumerate(todo, start=1):
             root = folder / corruption / str(severity)
             if not (root / "config.yaml").is_file():
                 raise PoseshiftError(
                     f"{root} is missing; make it again with 'poseshift data corrupt'"
                 )
-            report["results"].setdefault(corruption, {})[str(severity)] = score(model, root)
+            report["results"].setdefault(corruption, {})[str(severity)] = score(predictor, root)
             report["complete"] = False
             write_json_atomic(path, report)
             if progress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,35 +17,13 @@ from poseshift.errors import PoseshiftError
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
 from poseshift.evaluate.plots import save_comparison
 from poseshift.fsutil import file_identity, write_json_atomic
-from poseshift.models.codec import ScoremapCodec
 from poseshift.predict.images import predict_images
 from poseshift.predict.outputs import poses_frame, write_poses
-from poseshift.train.curves import log_evaluation
-from poseshift.train.identity import run_hash
-from poseshift.train.trainer import (
-    RunSpec,
-    list_snapshots,
-    pick_device,
-    read_membership,
-    read_spec,
-    snapshot_path,
-)
+from poseshift.predict.predictor import run_predictor
+from poseshift.run import RunDir
+from poseshift.spec import RunSpec, run_hash
 
-
-def choose_snapshots(run_dir: Path, which: str | int) -> list[int]:
-    """``"last"``, ``"all"`` or one iteration number, checked against what exists."""
-    available = list_snapshots(run_dir)
-    if not available:
-        raise PoseshiftError(
-            f"{run_dir} has no snapshots (no {run_dir}/snapshots/*.pt): train it first"
-        )
-    if which == "all":
-        return available
-    if which == "last":
-        return available[-1:]
-    if int(which) not in available:
-        raise PoseshiftError(f"{run_dir} has no snapshot {which}; available: {available}")
-    return [int(which)]
+EVAL_METRICS = ("error_px", "normalized_error", "pck")
 
 
 def default_scale_pair(dataset: PoseDataset) -> tuple[str, str]:
@@ -61,14 +39,14 @@ def default_scale_pair(dataset: PoseDataset) -> tuple[str, str]:
     return pair
 
 
-def load_run_data(run_dir: Path) -> tuple[RunSpec, dict, PoseDataset]:
+def load_run_data(run: RunDir) -> tuple[RunSpec, dict, PoseDataset]:
     """A run's spec, its split membership and its project, checked to belong together."""
-    spec = read_spec(run_dir)
-    membership = read_membership(run_dir)
+    spec = run.spec()
+    membership = run.membership()
     dataset = load_project(spec.project)
     if membership.get("bodyparts", dataset.bodyparts) != dataset.bodyparts:
         raise PoseshiftError(
-            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run_dir} was "
+            f"project {spec.project} has bodyparts {dataset.bodyparts} but run {run.path} was "
             f"trained on {membership['bodyparts']}; evaluate on the project it was trained on"
         )
     return spec, membership, dataset
@@ -118,8 +96,18 @@ def _reusable(out_dir: Path, source: dict, plots: list[Path]) -> dict | None:
     return metrics
 
 
+def log_evaluation(run: RunDir, metrics: dict) -> None:
+    """A snapshot's metrics per partition, as ``eval/<partition>/<metric>`` at its iteration."""
+    with run.board_writer() as board:
+        for partition, values in metrics["partitions"].items():
+            for name in EVAL_METRICS:
+                if values.get(name) is not None:
+                    board.add_scalar(f"eval/{partition}/{name}", values[name], metrics["snapshot"])
+
+
 def evaluate_run(
     run_dir: str | Path,
+    *,
     snapshots: str | int = "last",
     plot: int = 0,
     scale_pair: Sequence[str] | None = None,
@@ -128,28 +116,33 @@ def evaluate_run(
     batch_size: int = 8,
     device: str = "auto",
     force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
     """Evaluate the chosen snapshots, loading the project once.
 
     A snapshot's metrics.json is reused (unless ``force``) only when its recorded source
     (snapshot file, run, labels, scale pair or file, threshold) matches and the ``plot``
-    images asked for exist.
+    images asked for exist. ``progress(done, total)`` counts predicted images.
     """
-    from poseshift.models.posenet import load_posenet
-
-    run_dir = Path(run_dir)
-    spec, membership, dataset = load_run_data(run_dir)
-    chosen = choose_snapshots(run_dir, snapshots)
+    run = RunDir(run_dir)
+    spec, membership, dataset = load_run_data(run)
+    chosen = run.choose_snapshots(snapshots)
     pair = scale_pair_for(dataset, scale_pair, scale_file)
     scales = image_scales(dataset, pair, scale_file)
     rows = {part: dataset.indices_of(membership[part]) for part in PARTITIONS}
     everything = np.concatenate([rows[p] for p in PARTITIONS])
     pcutoff = float(dataset.config.get("pcutoff") or 0.6)
-    codec = ScoremapCodec(8, spec.train.pos_dist_thresh, spec.train.locref_stdev)
-    results = []
+    results, done = [], [0]
+    total = len(everything) * len(chosen)
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+
     for iteration in chosen:
-        out_dir = run_dir / "eval" / f"snapshot-{iteration:07d}"
-        snapshot = snapshot_path(run_dir, iteration)
+        out_dir = run.eval_dir(iteration)
+        snapshot = run.snapshot_path(iteration)
         source = evaluation_source(spec, dataset, snapshot, pair, scale_file, threshold)
         plots = [
             _plot_path(out_dir, part, n)
@@ -159,17 +152,11 @@ def evaluate_run(
         cached = None if force else _reusable(out_dir, source, plots)
         if cached is not None:
             results.append(cached)
+            advance(len(everything))
             continue
-        model = load_posenet(snapshot)
-        poses = predict_images(
-            model,
-            dataset,
-            everything,
-            codec,
-            spec.train.augment.global_scale,
-            batch_size,
-            pick_device(device),
-        )
+        # fp32 and eager: images come in many sizes (one compilation each)
+        predictor = run_predictor(run, iteration, device=device, precision="fp32", compile=False)
+        poses = predict_images(predictor, dataset, everything, batch_size, advance)
         by_index = dict(zip(everything.tolist(), range(len(everything)), strict=True))
         metrics = {"snapshot": iteration, "source": source, "partitions": {}}
         for part in PARTITIONS:
@@ -192,14 +179,15 @@ def evaluate_run(
                     dataset.keypoints[i],
                     predicted[n],
                 )
-        init = spec.init if spec.init in ("imagenet", "scratch") else "custom"
-        scorer = f"poseshift_{spec.backbone}_{init}_{iteration}"
         frame = poses_frame(
-            scorer, dataset.bodyparts, poses, [dataset.images[i] for i in everything.tolist()]
+            run.scorer(iteration, spec),
+            dataset.bodyparts,
+            poses,
+            [dataset.images[i] for i in everything.tolist()],
         )
         write_poses(out_dir / "predictions.h5", frame, csv=False)
         write_json_atomic(out_dir / "metrics.json", metrics)
-        log_evaluation(run_dir, metrics)  # TensorBoard, next to the training curves
+        log_evaluation(run, metrics)  # TensorBoard, next to the training curves
         results.append(metrics)
     return results
 

@@ -8,13 +8,12 @@ Geometry, in one place so that the codec, the trainer and inference agree:
   is not ceil(H / 8) (H = 161 gives 22 rows, not 21); the last row or column then lies
   partly outside the image, which is harmless;
 - map cell (i, j) is centred on image pixel ``(x, y) = (j * 8 + 4, i * 8 + 4)``, DeepLabCut's
-  ``x = j * stride + stride / 2`` (see ``cell_to_pixel``).
+  ``x = j * stride + stride / 2``; ``ScoremapCodec.cell_centers`` is the one place computing it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TypeVar
 
 import torch
 from torch import nn
@@ -23,20 +22,10 @@ from poseshift.models.backbones import OUTPUT_STRIDE
 
 STRIDE = OUTPUT_STRIDE // 2  # the deconvolution doubles the stride-16 feature map
 
-T = TypeVar("T")
-
 
 def map_size(image_h: int, image_w: int) -> tuple[int, int]:
     """(h, w) of the scoremaps for an ``image_h`` x ``image_w`` input."""
     return 2 * math.ceil(image_h / OUTPUT_STRIDE), 2 * math.ceil(image_w / OUTPUT_STRIDE)
-
-
-def cell_to_pixel(i: T, j: T) -> tuple[T, T]:
-    """Image-pixel centre ``(x, y)`` of map cell (row ``i``, column ``j``).
-
-    Works on ints, floats, numpy arrays and tensors alike (plain arithmetic).
-    """
-    return j * STRIDE + STRIDE / 2, i * STRIDE + STRIDE / 2
 
 
 class DeconvHead(nn.Module):

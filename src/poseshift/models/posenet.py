@@ -3,13 +3,15 @@
 A checkpoint written by ``save_posenet`` is self-describing: it stores the backbone name,
 the number of keypoints and the ``WeightsOrigin`` the network was built for (padding,
 BatchNorm epsilon, input normalization, the top-1 of the weights it started from) next to
-the weights, so ``load_posenet(path)`` needs nothing else and every consumer preprocesses
-the same way.
+the weights, and with them the codec that turns its maps into keypoints and the scale its
+inputs are resized by. ``read_snapshot(path)`` needs nothing else, so every consumer
+(evaluation, video analysis, export) preprocesses and decodes the same way.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from torch import nn
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic
 from poseshift.models.backbones import create_backbone, get_backbone
+from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE, DeconvHead
 from poseshift.models.origin import WeightsOrigin
 
@@ -131,19 +134,35 @@ def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
     return PoseNet(config["backbone"], config["num_keypoints"], origin)
 
 
-def save_posenet(model: PoseNet, path: str | os.PathLike[str]) -> Path:
-    """Write config + weights atomically (a reader never sees half a checkpoint)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """A trained network with what it takes to use it: its codec and its input scale."""
+
+    model: PoseNet
+    codec: ScoremapCodec
+    input_scale: float  # frames are resized by this before the network (training global_scale)
+
+
+def save_posenet(
+    model: PoseNet,
+    path: str | os.PathLike[str],
+    *,
+    codec: ScoremapCodec | None = None,
+    input_scale: float = 1.0,
+) -> Path:
+    """Write config, codec, input scale and weights atomically (never half a checkpoint)."""
+    codec = codec or ScoremapCodec(model.stride)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": model.config(),
+        "codec": {"pos_dist_thresh": codec.pos_dist_thresh, "locref_stdev": codec.locref_stdev},
+        "input_scale": float(input_scale),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     return write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_posenet(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> PoseNet:
-    """Rebuild the network ``save_posenet`` wrote, from the file alone."""
-    path = Path(path)
+def _read_payload(path: Path, map_location: str | torch.device) -> dict:
     if not path.is_file():
         raise PoseshiftError(f"checkpoint {path} does not exist")
     try:
@@ -152,6 +171,32 @@ def load_posenet(path: str | os.PathLike[str], map_location: str | torch.device 
         raise PoseshiftError(f"cannot read checkpoint {path}: {type(exc).__name__}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise PoseshiftError(f"{path} is not a poseshift pose-network checkpoint")
+    return payload
+
+
+def read_snapshot(
+    path: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+    *,
+    fallback: tuple[ScoremapCodec, float] | None = None,
+) -> Snapshot:
+    """The network, codec and input scale ``save_posenet`` wrote, from the file alone.
+
+    Snapshots of versions that stored no codec use ``fallback`` (the run's recipe), else
+    DeepLabCut's defaults at scale 1.
+    """
+    path = Path(path)
+    payload = _read_payload(path, map_location)
     model = posenet_from_config(payload["config"], str(path))
     model.load_state_dict(payload["state_dict"])
-    return model.to(map_location)
+    if "codec" in payload:
+        codec = ScoremapCodec(model.stride, **payload["codec"])
+        scale = float(payload["input_scale"])
+    else:
+        codec, scale = fallback or (ScoremapCodec(model.stride), 1.0)
+    return Snapshot(model.to(map_location), codec, scale)
+
+
+def load_posenet(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> PoseNet:
+    """Rebuild the network ``save_posenet`` wrote, from the file alone."""
+    return read_snapshot(path, map_location).model

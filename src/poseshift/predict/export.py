@@ -19,10 +19,9 @@ from torch import nn
 from poseshift import __version__
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic, write_json_atomic
-from poseshift.models.head import STRIDE
-from poseshift.models.posenet import PoseNet, load_posenet
-from poseshift.predict.video import choose_snapshot, run_bodyparts, scorer_name
-from poseshift.train.trainer import read_spec, snapshot_path
+from poseshift.models.posenet import PoseNet
+from poseshift.predict.predictor import run_predictor
+from poseshift.run import RunDir
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 MIN_SIZE = 32  # smallest height / width the exported graph is valid for
@@ -82,19 +81,19 @@ def export_torchscript(model: PoseNet, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: torch.jit.save(scripted, str(tmp)))
 
 
-def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = "last") -> Path:
+def export_run(run_dir: str | Path, *, format: str = "onnx", snapshot: str | int = "last") -> Path:
     """Export a run's snapshot to ``RUN_DIR/export/<scorer>.onnx|.pt``; return its path.
 
     ``recipe_path(path)`` (``<file>.json``) describes preprocessing and decoding.
     """
     if format not in FORMATS:
         raise PoseshiftError(f"export format must be one of {list(FORMATS)}, got {format!r}")
-    run_dir = Path(run_dir)
-    spec = read_spec(run_dir)
-    iteration = choose_snapshot(run_dir, snapshot)
-    model = load_posenet(snapshot_path(run_dir, iteration)).eval()
-    name = scorer_name(spec, iteration)
-    path = run_dir / "export" / f"{name}{FORMATS[format]}"
+    run = RunDir(run_dir)
+    iteration = run.choose_snapshot(snapshot)
+    predictor = run_predictor(run, iteration, device="cpu", precision="fp32", compile=False)
+    model, codec, stride = predictor.model, predictor.codec, predictor.codec.stride
+    name = run.scorer(iteration)
+    path = run.export_dir / f"{name}{FORMATS[format]}"
     (export_onnx if format == "onnx" else export_torchscript)(model, path)
     description = {
         "format": format,
@@ -103,7 +102,7 @@ def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = 
         "scorer": name,
         "snapshot": iteration,
         "backbone": model.backbone_name,
-        "bodyparts": run_bodyparts(run_dir),
+        "bodyparts": run.bodyparts(),
         "input": {
             "name": "images",
             "shape": ["batch", 3, "height", "width"],
@@ -111,7 +110,7 @@ def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = 
             "min_height_width": MIN_SIZE,
         },
         "preprocessing": {
-            "resize_factor": spec.train.augment.global_scale,
+            "resize_factor": predictor.input_scale,
             "resize": "scale frames by resize_factor (OpenCV INTER_AREA when shrinking, as in "
             "training); divide predicted x and y by the same factor",
             "channel_order": "RGB",
@@ -126,10 +125,10 @@ def export_run(run_dir: str | Path, format: str = "onnx", snapshot: str | int = 
             "units of locref_stdev",
         },
         "decoding": {
-            "stride": STRIDE,
-            "locref_stdev": spec.train.locref_stdev,
+            "stride": stride,
+            "locref_stdev": codec.locref_stdev,
             "rule": f"for keypoint k take the argmax cell (i, j) of scoremaps[k]; x = j * "
-            f"{STRIDE} + {STRIDE / 2} + dx * locref_stdev, y = i * {STRIDE} + {STRIDE / 2} + "
+            f"{stride} + {stride / 2} + dx * locref_stdev, y = i * {stride} + {stride / 2} + "
             "dy * locref_stdev, likelihood = sigmoid(peak logit)",
         },
     }

@@ -57,15 +57,14 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
-    """(W, H) after resizing by ``scale``, rounded as ``poseshift.data.augment.rescale`` does."""
+    """(W, H) of a ``width`` x ``height`` frame resized by ``scale`` (rounded, at least 1)."""
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` (W, H): area averaging when shrinking, bilinear when growing.
 
-    The same choice as ``rescale`` in training/evaluation, so video predictions match
-    predictions on the same frames as images.
+    Every prediction path (video frames, labeled images) resizes through here.
     """
     height, width = frame.shape[:2]
     if (width, height) == tuple(size):

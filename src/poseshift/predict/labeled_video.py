@@ -18,7 +18,7 @@ from poseshift.errors import PoseshiftError
 from poseshift.fsutil import atomic_path
 from poseshift.predict.frames import probe_video
 from poseshift.predict.video import analyze_videos
-from poseshift.train.trainer import read_spec
+from poseshift.run import RunDir
 
 DEFAULT_STYLE = {
     "pcutoff": 0.6,
@@ -117,7 +117,7 @@ def label_video(
         show_progress=show_progress,
         compile=compile,
     )
-    style = project_style(read_spec(run_dir).project)
+    style = project_style(RunDir(run_dir).spec().project)
     cutoff = style["pcutoff"] if pcutoff is None else pcutoff
     table = read_hdf_safely(h5, what="prediction file", fix="run analyze again")  # no pickles
     bodyparts = list(table.columns.get_level_values("bodyparts").unique())

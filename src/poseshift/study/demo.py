@@ -181,22 +181,23 @@ def openfield_story(
 ) -> dict[str, Path]:
     """Train briefly on the real DeepLabCut example, then analyze and label its video."""
     from poseshift.predict.labeled_video import label_video
-    from poseshift.train.config import load_preset, with_overrides
-    from poseshift.train.trainer import RunSpec, train
+    from poseshift.spec import RunSpec, resolve_settings
+    from poseshift.train.trainer import train
 
     project = out / "openfield"
     if not project.exists():
         shutil.copytree(shared, project)  # the shared copy is read-only
-    config = with_overrides(
-        load_preset("fast"),
-        iterations=settings.openfield_iterations,
-        batch_size=8,
-        num_workers=0,
-        log_every=10,
-        snapshots=[settings.openfield_iterations],
-    )
-    config = dataclasses.replace(
-        config, augment=dataclasses.replace(config.augment, global_scale=0.5, crop=(256, 192))
+    config, execution = resolve_settings(
+        "fast",
+        {
+            "iterations": settings.openfield_iterations,
+            "batch_size": 8,
+            "num_workers": 0,
+            "log_every": 10,
+            "snapshots": [settings.openfield_iterations],
+            "augment": {"global_scale": 0.5, "crop": [256, 192]},
+        },
+        where="the demo's openfield run",
     )
     spec = RunSpec(
         project=str(project.resolve()),
@@ -204,6 +205,7 @@ def openfield_story(
         init="scratch",
         preset="fast",
         train=config,
+        execution=execution,
     )
     console.print(f"[bold]2/2[/] openfield: training {settings.openfield_iterations} iterations")
     train(spec, out / "openfield-run")

@@ -8,8 +8,8 @@ from collections import defaultdict
 
 import torch
 
+from poseshift.spec import TrainConfig
 from poseshift.study.plan import PlannedRun
-from poseshift.train.config import TrainConfig
 
 HORSE30_SIZE = (288, 162)  # (W, H) of most Horse-30 frames; used when a plan has no crop
 

@@ -1,22 +1,27 @@
 """Study plans: which runs a study trains and evaluates, as a validated YAML file.
 
 A plan names a project (or a synthetic benchmark to generate), a split, and grids of
-backbones x inits x shuffles x fractions with a preset; ``extra`` grids add runs such as the
-paper's 600k-iteration ResNet-50 runs. ``expand`` turns a plan into the list of runs.
+backbones x inits x shuffles x fractions with a preset and overrides (recipe and execution
+keys, checked by ``poseshift.spec.resolve_settings`` like CLI options); ``extra`` grids add
+runs such as the paper's 600k-iteration ResNet-50 runs. ``expand`` turns a plan into the
+list of runs. A run id is readable (backbone, init, shuffle, fraction, preset) plus a short
+hash of the recipe keys its overrides changed, so two grids differing in any override never
+share a run directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from poseshift.config import from_dict, load_yaml, to_dict
+from poseshift.config import from_dict, load_yaml
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import BACKBONES
-from poseshift.train.config import TrainConfig, load_preset
-from poseshift.train.trainer import RunSpec
+from poseshift.spec import Execution, RunSpec, TrainConfig, recipe_changes, resolve_settings
 
 
 @dataclass
@@ -48,7 +53,7 @@ class Grid:
     shuffles: list[int] | None = None  # None: every shuffle of the split
     fractions: list[float] | None = None  # None: every fraction of the split
     preset: str = "paper"
-    overrides: dict = field(default_factory=dict)  # TrainConfig keys, e.g. iterations
+    overrides: dict = field(default_factory=dict)  # recipe or execution keys, e.g. iterations
 
 
 @dataclass
@@ -68,7 +73,7 @@ class Plan:
     extra: list[Grid] = field(default_factory=list)
     synth: SynthSpec | None = None
     evaluate: EvalSpec = field(default_factory=EvalSpec)
-    device: str = "auto"
+    device: str = "auto"  # the runs' execution.device unless an override sets it
 
 
 @dataclass
@@ -101,8 +106,7 @@ def load_plan(name_or_path: str | Path, project: str | Path | None = None) -> Pl
 
 
 def _validate(plan: Plan, path: Path) -> None:
-    grids = [("grid", plan.grid)] + [(f"extra[{i}]", g) for i, g in enumerate(plan.extra)]
-    for where, grid in grids:
+    for where, grid in _grids(plan):
         unknown = [b for b in grid.backbones if b not in BACKBONES]
         if unknown:
             raise PoseshiftError(
@@ -114,48 +118,53 @@ def _validate(plan: Plan, path: Path) -> None:
             raise PoseshiftError(
                 f"{path}: {where}.fractions {sorted(fractions)} are not in split.fractions"
             )
-        grid_config(grid, f"{path}: {where}.overrides")
+        grid_settings(grid, plan.device, f"{path}: {where}.overrides")
 
 
-def grid_config(grid: Grid, where: str) -> TrainConfig:
-    """The grid's preset with its overrides, type-checked like a preset file."""
-    config = from_dict(TrainConfig, {**to_dict(load_preset(grid.preset)), **grid.overrides}, where)
-    if "iterations" in grid.overrides and "snapshots" not in grid.overrides:
-        kept = [s for s in config.snapshots if s <= config.iterations]
-        config = dataclasses.replace(config, snapshots=kept)
-    return config
+def grid_settings(grid: Grid, device: str, where: str) -> tuple[TrainConfig, Execution]:
+    """The grid's preset with its overrides, checked like a preset file and CLI options."""
+    return resolve_settings(grid.preset, {"device": device, **grid.overrides}, where=where)
 
 
-def run_id(backbone: str, init: str, shuffle: int, fraction: float, preset: str) -> str:
+def run_id(
+    backbone: str, init: str, shuffle: int, fraction: float, preset: str, changes: dict
+) -> str:
+    """``<backbone>-<init>-s<shuffle>-f<fraction>-<preset>``, plus ``-<hash>`` of the recipe
+    keys the overrides changed (none: no suffix)."""
     init_name = init if init in ("imagenet", "scratch") else Path(init).stem
-    return f"{backbone}-{init_name}-s{shuffle}-f{fraction:g}-{preset}"
+    name = f"{backbone}-{init_name}-s{shuffle}-f{fraction:g}-{Path(preset).stem}"
+    if not changes:
+        return name
+    text = json.dumps(changes, sort_keys=True, separators=(",", ":"))
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 
 def expand(plan: Plan) -> list[PlannedRun]:
     """Every run of the plan, in a stable order (grid first, then extras)."""
     runs: dict[str, PlannedRun] = {}
-    for grid in [plan.grid, *plan.extra]:
-        config = grid_config(grid, f"plan {plan.name}")
+    for where, grid in _grids(plan):
+        train, execution = grid_settings(grid, plan.device, f"plan {plan.name}: {where}")
+        changes = recipe_changes(train, grid.preset)
         shuffles = grid.shuffles or list(range(1, plan.split.shuffles + 1))
         for backbone in grid.backbones:
             for init in grid.inits:
                 for shuffle in shuffles:
                     for fraction in grid.fractions or plan.split.fractions:
-                        key = run_id(backbone, init, shuffle, fraction, grid.preset)
-                        if key in runs:  # an extra grid training the same cell longer
-                            key = f"{key}-{config.iterations}it"
-                        runs[key] = PlannedRun(
-                            key,
-                            RunSpec(
-                                project=str(Path(plan.project).resolve()),
-                                backbone=backbone,
-                                split=plan.split.name,
-                                shuffle=shuffle,
-                                fraction=fraction,
-                                init=init,
-                                preset=grid.preset,
-                                device=plan.device,
-                                train=config,
-                            ),
+                        key = run_id(backbone, init, shuffle, fraction, grid.preset, changes)
+                        spec = RunSpec(
+                            project=str(Path(plan.project).resolve()),
+                            backbone=backbone,
+                            split=plan.split.name,
+                            shuffle=shuffle,
+                            fraction=fraction,
+                            init=init,
+                            preset=grid.preset,
+                            train=train,
+                            execution=execution,
                         )
+                        runs.setdefault(key, PlannedRun(key, spec))  # same recipe: one run
     return list(runs.values())
+
+
+def _grids(plan: Plan) -> list[tuple[str, Grid]]:
+    return [("grid", plan.grid)] + [(f"extra[{i}]", g) for i, g in enumerate(plan.extra)]

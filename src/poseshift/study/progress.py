@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from poseshift.run import RunDir
 from poseshift.study.plan import PlannedRun
 
 COLOURS = {
@@ -71,11 +71,9 @@ class StudyProgress:
         for run_id, state in self.status.items():
             if state != "running":
                 continue
-            log = self.out_dir / "runs" / run_id / "log.jsonl"
-            if log.exists():
-                lines = log.read_text().splitlines()
-                if lines:
-                    self.iteration_callback(run_id)(json.loads(lines[-1])["iteration"], {})
+            logged = RunDir(self.out_dir / "runs" / run_id).last_logged_iteration()
+            if logged:
+                self.iteration_callback(run_id)(logged, {})
         self.refresh(force=True)
 
     def _eta(self, run_id: str) -> str:

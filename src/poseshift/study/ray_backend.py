@@ -8,30 +8,52 @@ node sees (runs write their own directories; the driver only reads them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_json_atomic
+from poseshift.run import RunDir
+from poseshift.study.backends import run_one
 from poseshift.study.plan import EvalSpec, PlannedRun
 from poseshift.study.progress import StudyProgress
 
 
 def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec, devices: int) -> dict:
-    from poseshift.study.runner import run_one
-
     return run_one(planned, run_dir, evaluation, devices=devices)
 
 
-def run_with_ray(
+@dataclass
+class RayBackend:
+    """Each run a Ray task asking for ``cpus_per_run`` / ``gpus_per_run``."""
+
+    address: str | None = None
+    cpus_per_run: float = 1
+    gpus_per_run: float = 0
+    max_parallel: int | None = None
+
+    def run(
+        self,
+        todo: list[PlannedRun],
+        out_dir: Path,
+        evaluation: EvalSpec,
+        progress: StudyProgress,
+    ) -> None:
+        _run_with_ray(self, todo, out_dir, evaluation, progress)
+
+
+def _run_with_ray(
+    backend: RayBackend,
     todo: list[PlannedRun],
     out_dir: Path,
     evaluation: EvalSpec,
-    address: str | None,
-    cpus_per_run: float,
-    gpus_per_run: float,
-    max_parallel: int | None,
     progress: StudyProgress,
 ) -> None:
+    address, cpus_per_run, gpus_per_run = (
+        backend.address,
+        backend.cpus_per_run,
+        backend.gpus_per_run,
+    )
+    max_parallel = backend.max_parallel
     try:
         import ray
     except ImportError:
@@ -60,7 +82,7 @@ def run_with_ray(
                     outcome = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # worker died: record, go on
                     outcome = {"status": "failed", "error": " ".join(str(exc).split())[:500]}
-                    write_json_atomic(out_dir / "runs" / run_id / "status.json", outcome)
+                    RunDir(out_dir / "runs" / run_id).set_status(**outcome)
                 progress.finished(run_id, outcome["status"])
     finally:
         if started_here:

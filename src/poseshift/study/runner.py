@@ -10,9 +10,7 @@ interrupted ones resume, failed ones are recorded and skipped until ``retry_fail
 from __future__ import annotations
 
 import json
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +18,14 @@ import yaml
 
 from poseshift.config import to_dict
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_json_atomic, write_text_atomic
+from poseshift.fsutil import write_atomic, write_text_atomic
 from poseshift.models.backbones import BACKBONES
-from poseshift.study.plan import EvalSpec, Plan, PlannedRun, expand
+from poseshift.run import RunDir
+from poseshift.spec import init_label
+from poseshift.study.backends import Backend, LocalBackend
+from poseshift.study.plan import Plan, PlannedRun, expand
 from poseshift.study.progress import StudyProgress
+from poseshift.study.ray_backend import RayBackend
 
 KEY_COLUMNS = [
     "run_id",
@@ -81,68 +83,44 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
 
 
 def read_status(run_dir: Path) -> dict:
-    path = run_dir / "status.json"
-    return json.loads(path.read_text()) if path.exists() else {"status": "queued"}
+    return RunDir(run_dir).status()
 
 
 def check_done_runs(runs: list[PlannedRun], out_dir: Path) -> None:
     """Refuse a plan whose "done" runs were trained with other settings (they would be skipped
     and reported as the plan's results)."""
-    from poseshift.train.identity import spec_difference
-
     for planned in runs:
-        run_dir = out_dir / "runs" / planned.run_id
-        if read_status(run_dir)["status"] != "done":
+        run = RunDir(out_dir / "runs" / planned.run_id)
+        if run.status()["status"] != "done":
             continue  # train() itself refuses an unfinished run of other settings
-        difference = spec_difference(run_dir, planned.spec)
+        difference = run.difference(planned.spec)
         if difference:
             raise PoseshiftError(
-                f"{run_dir} is done with other settings than this plan ({difference}); "
+                f"{run.path} is done with other settings than this plan ({difference}); "
                 "use a new --out for the changed plan, or run the plan it was made with"
             )
 
 
-def run_one(
-    planned: PlannedRun,
-    run_dir: str | Path,
-    evaluation: EvalSpec,
-    on_iteration: Callable[[int, dict], None] | None = None,
-    devices: int = 1,
-) -> dict:
-    """Train + evaluate one run; any error is caught and recorded so the study goes on."""
-    from poseshift.evaluate.evaluate import evaluate_run
-    from poseshift.train.trainer import train
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "status.json", {"status": "running"})
-    try:
-        spec = replace(planned.spec, devices=devices)  # devices > 1: data-parallel training
-        result = train(spec, run_dir, on_iteration=on_iteration, show_progress=False)
-        if not result.finished:
-            write_json_atomic(run_dir / "status.json", {"status": "interrupted"})
-            raise KeyboardInterrupt
-        evaluate_run(
-            run_dir,
-            evaluation.snapshots,
-            evaluation.plot,
-            evaluation.scale_pair,
-            evaluation.scale_file,
-        )
-        status = {"status": "done"}
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # one failed run must not stop the study; keep its reason
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        status = {"status": "failed", "error": f"{type(exc).__name__}: {message}"}
-        write_text_atomic(run_dir / "error.txt", traceback.format_exc())
-    write_json_atomic(run_dir / "status.json", status)
-    return {"run_id": planned.run_id, **status}
+def make_backend(
+    name: str,
+    *,
+    address: str | None = None,
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+    max_parallel: int | None = None,
+) -> Backend:
+    """``local`` or ``ray``; a typo fails before any work."""
+    if name == "local":
+        return LocalBackend(devices=max(1, int(gpus_per_run)))
+    if name == "ray":
+        return RayBackend(address, cpus_per_run, gpus_per_run, max_parallel)
+    raise PoseshiftError(f"--backend must be 'local' or 'ray', got {name!r}")
 
 
 def run_study(
     plan: Plan,
     out_dir: str | Path,
+    *,
     backend: str = "local",
     address: str | None = None,
     cpus_per_run: float = 1,
@@ -152,6 +130,13 @@ def run_study(
     show_progress: bool = True,
 ) -> StudyResult:
     out_dir = Path(out_dir)
+    executor = make_backend(
+        backend,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        max_parallel=max_parallel,
+    )
     check_done_runs(expand(plan), out_dir)  # before prepare_study rewrites plan.yaml
     runs = prepare_study(plan, out_dir)
     statuses = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
@@ -163,32 +148,7 @@ def run_study(
     skipped = [r.run_id for r in runs if r not in todo]
     progress = StudyProgress(runs, out_dir, statuses, enabled=show_progress)
     with progress:
-        if backend == "local":
-            for planned in todo:
-                progress.started(planned.run_id)
-                outcome = run_one(
-                    planned,
-                    out_dir / "runs" / planned.run_id,
-                    plan.evaluate,
-                    on_iteration=progress.iteration_callback(planned.run_id),
-                    devices=max(1, int(gpus_per_run)),
-                )
-                progress.finished(planned.run_id, outcome["status"])
-        elif backend == "ray":
-            from poseshift.study.ray_backend import run_with_ray
-
-            run_with_ray(
-                todo,
-                out_dir,
-                plan.evaluate,
-                address,
-                cpus_per_run,
-                gpus_per_run,
-                max_parallel,
-                progress,
-            )
-        else:
-            raise PoseshiftError(f"--backend must be 'local' or 'ray', got {backend!r}")
+        executor.run(todo, out_dir, plan.evaluate, progress)
     results = collect_results(out_dir, runs)
     final = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
     return StudyResult(
@@ -202,9 +162,7 @@ def run_study(
 
 def run_top1(run_dir: Path, backbone: str) -> float:
     """The ImageNet top-1 of the weights a run started from (its network's origin)."""
-    from poseshift.train.trainer import read_weights_origin
-
-    top1 = read_weights_origin(run_dir).get("top1")
+    top1 = RunDir(run_dir).weights_origin().get("top1")
     return float(top1) if top1 is not None else BACKBONES[backbone].top1
 
 
@@ -215,7 +173,7 @@ def _rows(
     key = {
         "run_id": planned.run_id,
         "backbone": spec.backbone,
-        "init": spec.init if spec.init in ("imagenet", "scratch") else "custom",
+        "init": init_label(spec.init),
         # a from-scratch twin sits at its pretrained twin's top-1 (the same network)
         "imagenet_top1": top1.get(spec.backbone) or run_top1(run_dir, spec.backbone),
         "shuffle": spec.shuffle,
@@ -223,7 +181,7 @@ def _rows(
         "preset": spec.preset,
     }
     rows, parts = [], []
-    for path in sorted((run_dir / "eval").glob("snapshot-*/metrics.json")):
+    for path in RunDir(run_dir).eval_metrics_files():
         metrics = json.loads(path.read_text())
         for partition, values in metrics["partitions"].items():
             base = {**key, "iteration": metrics["snapshot"], "partition": partition}

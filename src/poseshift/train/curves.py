@@ -1,38 +1,24 @@
-"""Training curves: ``log.jsonl`` (what tools read) and TensorBoard event files (what people watch).
+"""Training curves: ``log.jsonl`` (what tools read) and TensorBoard (what people watch).
 
-Event files go to ``<run dir>/tensorboard``, so ``tensorboard --logdir STUDY_DIR`` shows every
-run of a study side by side, named by run id: losses, learning rate and images/s while it
-trains, and the evaluation metrics of each snapshot once it is evaluated.
+Both live in the run directory (``RunDir.log_file``, ``RunDir.board_writer``): losses,
+learning rate and images/s while a run trains; evaluation adds its metrics to the same board.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from poseshift.fsutil import write_text_atomic
-
-BOARD_DIR = "tensorboard"
-EVAL_METRICS = ("error_px", "normalized_error", "pck")
+from poseshift.run import RunDir
 
 
-def _writer(run_dir: Path, purge_step: int | None = None):
-    from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when used
-
-    return SummaryWriter(str(Path(run_dir) / BOARD_DIR), purge_step=purge_step, flush_secs=30)
-
-
-def trim_log(path: Path, iteration: int) -> None:
+def trim_log(run: RunDir, iteration: int) -> None:
     """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-    if not path.exists():
+    if not run.log_file.exists():
         return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line and json.loads(line)["iteration"] <= iteration
-    ]
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
+    kept = [r for r in run.log_records() if r["iteration"] <= iteration]
+    write_text_atomic(run.log_file, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 class TrainingLog:
@@ -42,11 +28,10 @@ class TrainingLog:
     forget its later points (``purge_step``), so a resumed run draws one clean curve.
     """
 
-    def __init__(self, run_dir: Path, start: int, batch_size: int) -> None:
-        path = Path(run_dir) / "log.jsonl"
-        trim_log(path, start)
-        self.file = path.open("a")
-        self.board = _writer(run_dir, purge_step=start + 1)
+    def __init__(self, run: RunDir, start: int, batch_size: int) -> None:
+        trim_log(run, start)
+        self.file = run.log_file.open("a")
+        self.board = run.board_writer(purge_step=start + 1)
         self.batch_size = batch_size
         self.tick, self.logged = time.perf_counter(), start
 
@@ -69,12 +54,3 @@ class TrainingLog:
             self.board.add_scalar(f"loss/{name}", value, iteration)
         self.board.add_scalar("train/lr", lr, iteration)
         self.board.add_scalar("train/images_per_s", rate, iteration)
-
-
-def log_evaluation(run_dir: str | Path, metrics: dict) -> None:
-    """A snapshot's metrics per partition, as ``eval/<partition>/<metric>`` at its iteration."""
-    with _writer(Path(run_dir)) as board:
-        for partition, values in metrics["partitions"].items():
-            for name in EVAL_METRICS:
-                if values.get(name) is not None:
-                    board.add_scalar(f"eval/{partition}/{name}", values[name], metrics["snapshot"])

@@ -1,61 +1,43 @@
-"""The training loop: one readable function over a run directory.
+"""The training loop: one readable function over a run directory (``poseshift.run``).
 
-A run directory holds everything needed to reproduce or resume: ``run.yaml`` (what was asked
-for, resolved), ``environment.json``, ``split.json`` (image membership), ``log.jsonl``,
-``checkpoints/last.pt`` (model, optimizer, RNG, iteration), ``snapshots/snapshot-<it>.pt``,
-``tensorboard/`` (curves) and ``done.json``. Re-running a finished run does nothing (asking
-for other settings in its directory is refused, see ``identity``); an interrupted one
-resumes from its last checkpoint and continues exactly. A run can train on
-several processes (``RunSpec.devices`` or torchrun; see ``distributed``) with the same result.
+Re-running a finished run does nothing (asking for another recipe in its directory is
+refused); an interrupted one resumes from its last checkpoint and continues exactly, on any
+device and with any number of workers (each session's execution is recorded in
+environment.json). A run can train on several processes (``Execution.devices`` or torchrun;
+see ``distributed``) with the same result.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from poseshift.config import from_dict, to_dict
+from poseshift.config import to_dict
 from poseshift.data.augment import Augmenter
 from poseshift.data.loader import TrainingStream, training_loader
 from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.splits import Split, default_split, load_split
+from poseshift.device import autocast_dtype, device_name, dtype_name, pick_device
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_json_atomic, write_text_atomic
+from poseshift.fsutil import write_atomic, write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
+from poseshift.run import RunDir
+from poseshift.spec import RunSpec, TrainConfig, validate_spec
 from poseshift.train import distributed
-from poseshift.train.config import TrainConfig
 from poseshift.train.curves import TrainingLog
 from poseshift.train.distributed import Ranks
-from poseshift.train.identity import check_same_run, validate_spec
 from poseshift.train.loss import pose_loss
 from poseshift.train.progress import TrainingProgress
-
-
-@dataclass
-class RunSpec:
-    """What a run trains: data, split cell, network and recipe (stored as run.yaml)."""
-
-    project: str
-    backbone: str
-    split: str | None = None  # None: the project's default (TrainingFraction, seeded)
-    shuffle: int = 1
-    fraction: float | None = None  # None: the split's only (or largest) fraction
-    init: str = "imagenet"  # imagenet | scratch | path to a weights file
-    preset: str = "paper"
-    device: str = "auto"
-    devices: int = 1  # processes (one per GPU) of data-parallel training; >1 needs batch >1
-    train: TrainConfig = field(default_factory=TrainConfig)
+from poseshift.train.schedule import learning_rate
 
 
 @dataclass
@@ -66,38 +48,6 @@ class RunResult:
     skipped: bool = False
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PoseshiftError(f"--device {name}: no CUDA device is visible; use --device cpu")
-    return torch.device(name)
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matrix products run at about twice the fp32 rate."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision``; "auto" is bf16 where the hardware is fast at it.
-
-    CUDA: bf16 (fp16 on GPUs without bf16); CPU: bf16 with native bf16 instructions
-    (2-4x fewer CPU-seconds per training image, benchmarks/train_vs_dlc3.md), else fp32.
-    """
-    if precision == "fp32":
-        return None
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else None
-    return torch.bfloat16 if precision == "bf16" else torch.float16
-
-
-# ----------------------------------------------------------------------------- run directory
-
-
 def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict[str, list[str]]]:
     split = load_split(spec.project, spec.split) if spec.split else default_split(dataset)
     shuffle = split.shuffle(spec.shuffle)
@@ -106,48 +56,22 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
 
 
 def prepare_run_dir(
-    run_dir: Path, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
+    run: RunDir, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
 ) -> None:
     """Write run.yaml and split.json; refuse a dir holding another run."""
-    existing = run_dir / "run.yaml"
-    if existing.exists():
-        check_same_run(run_dir, spec)
+    if run.exists():
+        run.check_same_run(spec)
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        run_dir / "split.json",
-        {
-            "split": split.name,
-            "scheme": split.scheme,
-            "shuffle": spec.shuffle,
-            "bodyparts": bodyparts,
-            **membership,
-        },
-    )
-    write_text_atomic(existing, yaml.safe_dump(to_dict(spec), sort_keys=False))
+    record = {"split": split.name, "scheme": split.scheme, "shuffle": spec.shuffle}
+    run.create(spec, {**record, "bodyparts": bodyparts, **membership})
 
 
-def device_name(device: torch.device) -> str:
-    """A readable device name (GPU model, or the CPU model from /proc/cpuinfo)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                threads = torch.get_num_threads()
-                return f"CPU {line.split(':', 1)[1].strip()}, {threads} torch thread(s)"
-    except OSError:
-        pass
-    return f"CPU {platform.processor() or platform.machine()}"
-
-
-def environment(device: torch.device, processes: int, precision: str) -> dict:
-    """Versions and hardware of one training session (what produced these weights)."""
+def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
+    """Versions, hardware and execution of one training session (what produced these weights)."""
     import timm
 
     from poseshift import __version__
 
-    dtype = autocast_dtype(precision, device)
     return {
         "poseshift": __version__,
         "torch": torch.__version__,
@@ -156,59 +80,10 @@ def environment(device: torch.device, processes: int, precision: str) -> dict:
         "platform": platform.platform(),
         "device": device_name(device),
         "processes": processes,
-        "autocast": str(dtype).removeprefix("torch.") if dtype else "off",
+        "autocast": dtype_name(autocast_dtype(spec.train.precision, device)),
+        "execution": to_dict(spec.execution),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-
-
-def record_session(run_dir: Path, session: dict, resumed_at: int | None) -> None:
-    """environment.json: the session that started the run, plus one entry per resume."""
-    path = run_dir / "environment.json"
-    if resumed_at is None or not path.is_file():
-        write_json_atomic(path, session)
-        return
-    record = json.loads(path.read_text())
-    record.setdefault("resumed", []).append({**session, "at_iteration": resumed_at})
-    write_json_atomic(path, record)
-
-
-def record_weights(run_dir: Path, origin: dict) -> None:
-    """environment.json's "weights": where the network's initial weights came from."""
-    path = run_dir / "environment.json"
-    record = json.loads(path.read_text())
-    if record.get("weights") != origin:
-        write_json_atomic(path, {**record, "weights": origin})
-
-
-def read_weights_origin(run_dir: Path) -> dict:
-    """The origin ``record_weights`` stored ({} for runs of older versions)."""
-    path = Path(run_dir) / "environment.json"
-    return json.loads(path.read_text()).get("weights", {}) if path.is_file() else {}
-
-
-def read_spec(run_dir: Path) -> RunSpec:
-    path = Path(run_dir) / "run.yaml"
-    if not path.is_file():
-        raise PoseshiftError(f"{run_dir} is not a poseshift run directory (no run.yaml)")
-    return from_dict(RunSpec, yaml.safe_load(path.read_text()), str(path))
-
-
-def read_membership(run_dir: Path) -> dict:
-    """The run's split.json: bodyparts in channel order and the images of each partition."""
-    path = Path(run_dir) / "split.json"
-    if not path.is_file():
-        raise PoseshiftError(f"{run_dir} has no split.json; it is not a complete training run")
-    return json.loads(path.read_text())
-
-
-def snapshot_path(run_dir: Path, iteration: int) -> Path:
-    return Path(run_dir) / "snapshots" / f"snapshot-{iteration:07d}.pt"
-
-
-def list_snapshots(run_dir: Path) -> list[int]:
-    # "snapshot-*" leaves out ".snapshot-*.tmp.pt", the half-written file of a killed process.
-    names = (Path(run_dir) / "snapshots").glob("snapshot-*.pt")
-    return sorted(int(p.stem.split("-")[1]) for p in names)
 
 
 # ----------------------------------------------------------------------------- training
@@ -265,34 +140,28 @@ def _restore(state: dict, model, optimizer) -> int:
     return int(state["iteration"])
 
 
-def _resume_hint(run_dir: Path) -> str:
-    path = run_dir / "checkpoints" / "last.pt"
+def _resume_hint(run: RunDir) -> str:
+    path = run.checkpoint
     if not path.exists():
         return "no checkpoint was written yet: running the same command again starts over"
     iteration = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["iteration"]
     return f"running the same command again resumes from the checkpoint at iteration {iteration}"
 
 
-def _finished(run_dir: Path, spec: RunSpec) -> bool:
-    """done.json is there, for this very spec (another finished run is refused, not reused)."""
-    if not (run_dir / "done.json").exists():
+def _finished(run: RunDir, spec: RunSpec) -> bool:
+    """done.json is there, for this very recipe (another finished run is refused, not reused)."""
+    if not run.is_finished():
         return False
-    read_spec(run_dir)  # a finished dir is a valid run dir
-    check_same_run(run_dir, spec)
+    run.check_same_run(spec)
     return True
 
 
-def _follow_log(path: Path, on_iteration: Callable[[int, dict], None]) -> Callable[[], None]:
+def _follow_log(run: RunDir, on_iteration: Callable[[int, dict], None]) -> Callable[[], None]:
     """Call ``on_iteration`` for each iteration logged from now on (the ranks run elsewhere)."""
-
-    def records() -> list[dict]:
-        text = path.read_text() if path.exists() else ""
-        return [json.loads(line) for line in text.split("\n")[:-1]]  # whole lines only
-
-    seen = [max((r["iteration"] for r in records()), default=0)]
+    seen = [run.last_logged_iteration()]
 
     def poll() -> None:
-        for record in records():
+        for record in run.log_records():
             if record["iteration"] > seen[0]:
                 seen[0] = record["iteration"]
                 on_iteration(seen[0], {k: record[k] for k in ("total", "scoremap", "locref")})
@@ -315,44 +184,44 @@ def train(
     several processes it runs here, for each logged iteration, and a KeyboardInterrupt makes
     every rank stop after the same iteration.
     """
-    run_dir = Path(run_dir)
-    device = pick_device(spec.device)
-    world = distributed.world_size(spec.devices)
+    run = RunDir(run_dir)
+    validate_spec(spec)  # before any work: a typo must not claim the run directory
+    device = pick_device(spec.execution.device)
+    world = distributed.world_size(spec.execution.devices)
     distributed.check_batch(spec.train.batch_size, world, spec.preset)
     if world == 1:
         ranks = Ranks(device=device)
         with distributed.stop_after_the_step(ranks):
-            return _train(spec, run_dir, on_iteration, show_progress, ranks)
-    follow = _follow_log(run_dir / "log.jsonl", on_iteration) if on_iteration else None
+            return _train(spec, run, on_iteration, show_progress, ranks)
+    follow = _follow_log(run, on_iteration) if on_iteration else None
     try:
         return distributed.launch(
-            _train, (spec, run_dir, None, show_progress), world, device.type, poll=follow
+            _train, (spec, run, None, show_progress), world, device.type, poll=follow
         )
     except distributed.RankFailed as exc:
-        raise PoseshiftError(f"{exc}; {_resume_hint(run_dir)}") from None
+        raise PoseshiftError(f"{exc}; {_resume_hint(run)}") from None
 
 
 def _train(
     spec: RunSpec,
-    run_dir: Path,
+    run: RunDir,
     on_iteration: Callable[[int, dict], None] | None,
     show_progress: bool,
     ranks: Ranks,
 ) -> RunResult:
     """The training loop of one rank; rank 0 alone touches the run directory."""
-    config = spec.train
-    if ranks.on_main(lambda: _finished(run_dir, spec)):
-        return RunResult(run_dir, config.iterations, finished=True, skipped=True)
-    validate_spec(spec)  # before prepare_run_dir: a typo must not claim the run directory
+    config, execution = spec.train, spec.execution
+    if ranks.on_main(lambda: _finished(run, spec)):
+        return RunResult(run.path, config.iterations, finished=True, skipped=True)
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
-    checkpoint = run_dir / "checkpoints" / "last.pt"
+    checkpoint = run.checkpoint
 
     def open_run() -> dict | None:
-        prepare_run_dir(run_dir, spec, membership, split, dataset.bodyparts)
+        prepare_run_dir(run, spec, membership, split, dataset.bodyparts)
         state = _read_checkpoint(checkpoint)
-        session = environment(ranks.device, ranks.world, config.precision)
-        record_session(run_dir, session, state["iteration"] if state else None)
+        session = environment(spec, ranks.device, ranks.world)
+        run.record_session(session, state["iteration"] if state else None)
         return state
 
     state = ranks.on_main(open_run)
@@ -364,49 +233,55 @@ def _train(
     else:
         model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
     if ranks.is_main:
-        record_weights(run_dir, model.origin.to_dict())
+        run.record_weights(model.origin.to_dict())
     model = model.to(ranks.device)
-    if config.channels_last:
+    if execution.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(model, config)
     start = _restore(state, model, optimizer) if state else 0
 
     size = training_size(dataset, train_indices, config)
     augment = Augmenter(config.augment, size, dataset.bodyparts)
-    stream = TrainingStream(dataset, train_indices, augment, config.seed, config.cache_images)
+    stream = TrainingStream(dataset, train_indices, augment, config.seed, execution.cache_images)
     loader = training_loader(
         stream,
         config.batch_size,
         start,
         config.iterations,
-        config.num_workers,
+        execution.num_workers,
         pin_memory=ranks.device.type == "cuda",
         rank=ranks.rank,
         world=ranks.world,
     )
-    codec = ScoremapCodec(8, config.pos_dist_thresh, config.locref_stdev)
-    step = _make_step(model, optimizer, codec, config, ranks)
+    codec = ScoremapCodec(model.stride, config.pos_dist_thresh, config.locref_stdev)
+    step = _make_step(model, optimizer, codec, spec, ranks)
     snapshots = set(config.snapshots) | {config.iterations}
 
     iteration = saved = start
     mid_step = False  # an interrupt now leaves a half-done step (BatchNorm statistics)
     progress = TrainingProgress(config.iterations, start, enabled=show_progress and ranks.is_main)
-    log = TrainingLog(run_dir, start, config.batch_size) if ranks.is_main else None
+    log = TrainingLog(run, start, config.batch_size) if ranks.is_main else None
     try:
         with progress, log or contextlib.nullcontext():
             for images, keypoints in loader:
                 ranks.fault_point(iteration)
-                lr = config.lr_at(iteration, spec.init)
+                lr = learning_rate(config, iteration, spec.init)
                 mid_step = True
                 losses, stop = ranks.agree(step(images, keypoints, lr))
                 iteration, mid_step = iteration + 1, False
                 progress.update(iteration, losses["total"])
                 if log is not None:
-                    if iteration % config.log_every == 0 or iteration == config.iterations:
+                    if iteration % execution.log_every == 0 or iteration == config.iterations:
                         log.write(iteration, lr, losses)
                     if iteration in snapshots:
-                        save_posenet(model, snapshot_path(run_dir, iteration))
-                    if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
+                        save_posenet(
+                            model,
+                            run.snapshot_path(iteration),
+                            codec=codec,
+                            input_scale=config.augment.global_scale,
+                        )
+                    every = execution.checkpoint_every
+                    if iteration % every == 0 or iteration == config.iterations:
                         _save_checkpoint(checkpoint, model, optimizer, iteration)
                         saved = iteration
                 if on_iteration is not None:
@@ -415,25 +290,23 @@ def _train(
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if mid_step:  # a second Ctrl-C: resume from the last complete checkpoint
-            return RunResult(run_dir, saved, finished=False)
+            return RunResult(run.path, saved, finished=False)
         if ranks.is_main:
             _save_checkpoint(checkpoint, model, optimizer, iteration)
-        return RunResult(run_dir, iteration, finished=False)
+        return RunResult(run.path, iteration, finished=False)
     if ranks.is_main:
-        write_json_atomic(
-            run_dir / "done.json", {"iterations": iteration, "snapshots": list_snapshots(run_dir)}
-        )
-    return RunResult(run_dir, iteration, finished=True)
+        write_json_atomic(run.done_file, {"iterations": iteration, "snapshots": run.snapshots()})
+    return RunResult(run.path, iteration, finished=True)
 
 
-def _make_step(model, optimizer, codec: ScoremapCodec, config: TrainConfig, ranks: Ranks):
+def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ranks):
     """One optimization step on this rank's slice of a batch of uint8 images and keypoints."""
-    device = ranks.device
+    config, device = spec.train, ranks.device
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
-    memory = torch.channels_last if config.channels_last else torch.contiguous_format
+    memory = torch.channels_last if spec.execution.channels_last else torch.contiguous_format
     forward = ranks.parallel(model)
-    if config.compile:
+    if spec.execution.compile:
         forward = torch.compile(forward)
 
     def step(images: torch.Tensor, keypoints: torch.Tensor, lr: float) -> dict[str, float]:

@@ -1,0 +1,166 @@
+"""The one predictor: uint8 frames in, keypoints in original pixels out.
+
+Evaluation (``predict_images``), video analysis (``predict_video``), labeled videos and the
+benchmarks all run networks through a ``Predictor``, built from a snapshot alone: the
+network, its codec and its preprocessing (input scale, normalization) travel together in
+the file (``read_snapshot``). Evaluation numbers therefore come from the very path users run.
+
+The network runs under ``torch.inference_mode`` (channels_last; autocast where asked) and
+poses are decoded on the device; only (B, K, 3) poses come back. On the CPU it is compiled
+by default (``torch.compile`` with Inductor's freezing: BatchNorm folded into the
+convolutions, fused activations, weights prepacked for oneDNN): the same fp32 poses,
+1.1-1.9x faster on a 2-core CPU (benchmarks/analyze_vs_dlc3.md). Compilation happens once
+per input shape (``warm_up``) and falls back to eager mode with a warning where impossible.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from poseshift.device import check_precision, inference_dtype, pick_device
+from poseshift.models.codec import ScoremapCodec
+from poseshift.models.head import STRIDE
+from poseshift.models.posenet import PoseNet, read_snapshot
+from poseshift.predict.frames import resize_frame, scaled_size
+from poseshift.run import RunDir
+
+
+class Predictor:
+    """A loaded network ready to predict; build it once, call it per batch."""
+
+    def __init__(
+        self,
+        model: PoseNet,
+        codec: ScoremapCodec,
+        *,
+        input_scale: float = 1.0,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        compile: bool | None = None,
+    ) -> None:
+        check_precision(precision)
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.dtype = inference_dtype(precision, self.device)
+        self.codec = codec
+        self.input_scale = input_scale
+        self.cuda = self.device.type == "cuda"
+        # channels_last is faster on CUDA and with oneDNN on CPU alike (benchmarks/).
+        self.memory_format = torch.channels_last
+        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        # Constants live on the device: a per-batch host-to-device copy would stall CUDA.
+        self.mean = torch.tensor(model.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(model.std, device=self.device).view(1, 3, 1, 1)
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # one input size per video
+        if compile is None:  # measured on CPU only; on CUDA compile when asked
+            compile = self.device.type == "cpu"
+        self.network = self.model
+        if compile:
+            self.network = torch.compile(self.model, dynamic=False, options={"freezing": True})
+        self._warm_shapes: set[tuple[int, ...]] = set()
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        path: str | Path,
+        *,
+        fallback: tuple[ScoremapCodec, float] | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        compile: bool | None = None,
+    ) -> Predictor:
+        """The predictor of a snapshot file (``fallback``: codec and scale of old files)."""
+        snapshot = read_snapshot(path, fallback=fallback)
+        return cls(
+            snapshot.model,
+            snapshot.codec,
+            input_scale=snapshot.input_scale,
+            device=device,
+            precision=precision,
+            compile=compile,
+        )
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.model.num_keypoints
+
+    def input_size(
+        self, width: int, height: int, resize: tuple[int, int] | None = None
+    ) -> tuple[int, int]:
+        """(W, H) the network sees for a frame: ``resize`` if given, else the input scale."""
+        return tuple(resize) if resize else scaled_size(width, height, self.input_scale)
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network on normalized (B, 3, H, W) images on the device, under autocast."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with torch.autocast(
+            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        ):
+            if self.network is self.model:
+                return self.model(images)
+            try:
+                return self.network(images)
+            except Exception as exc:  # no C++ compiler, an unsupported operator, ...
+                warnings.warn(
+                    f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); running "
+                    "the network uncompiled (slower); pass compile=False / --no-compile to skip",
+                    stacklevel=2,
+                )
+                self.network = self.model
+                return self.model(images)
+
+    def warm_up(self, batch_size: int, size: tuple[int, int]) -> None:
+        """Compile for (batch_size, size) now, so that timing and progress exclude it."""
+        shape = (batch_size, 3, size[1], size[0])
+        if self.network is not self.model and shape not in self._warm_shapes:
+            self.forward(torch.zeros(shape, device=self.device))
+            self._warm_shapes.add(shape)
+
+    @torch.inference_mode()
+    def predict_batch(self, frames: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 frames already at input size to (B, K, 3) poses on the device.
+
+        ``scale`` (2,) or (B, 2) maps input pixels back to original pixels. The uint8 frames
+        travel to the device (4x less than floats) and are normalized there, exactly as
+        ``PoseNet.normalize`` does.
+        """
+        images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        outputs = self.forward((images.float() / 255.0 - self.mean) / self.std)
+        return self.codec.decode(outputs["scoremaps"], outputs["locref"], scale=scale)
+
+    def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:
+        """(N, K, 3) poses in original pixels for same-sized RGB uint8 frames of any size."""
+        height, width = frames[0].shape[:2]
+        size = self.input_size(width, height)
+        batch = np.stack([resize_frame(f, size) for f in frames])
+        factor = torch.tensor((width / size[0], height / size[1]), device=self.device)
+        poses = self.predict_batch(torch.from_numpy(batch), factor)
+        return poses.float().cpu().numpy()
+
+
+def run_predictor(
+    run: RunDir,
+    iteration: int,
+    *,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    compile: bool | None = None,
+) -> Predictor:
+    """The predictor of a run's snapshot (snapshots of older versions: the run's recipe)."""
+    recipe = run.spec().train
+    fallback = (
+        ScoremapCodec(STRIDE, recipe.pos_dist_thresh, recipe.locref_stdev),
+        recipe.augment.global_scale,
+    )
+    return Predictor.from_snapshot(
+        run.snapshot_path(iteration),
+        fallback=fallback,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )

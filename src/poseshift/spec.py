@@ -1,0 +1,307 @@
+"""What a run is: its recipe (what determines the result) and its execution (how it runs).
+
+The recipe (``TrainConfig`` in ``RunSpec.train`` plus project, backbone, split cell and init)
+is what a finished run is compared against and what names its outputs. The execution
+(``Execution``: device, processes, data workers, compilation, memory format, checkpoint and
+log frequency) may change between sessions of one run; each session records its own in
+``environment.json``.
+
+Presets, plans and CLI options all pass through ``resolve_settings``: one flat mapping of
+keys (either kind; ``augment`` nested), merged over the preset, type-checked, value-checked,
+and failing before any work with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from poseshift.config import from_dict, load_yaml, to_dict
+from poseshift.errors import PoseshiftError
+
+INITS = ("imagenet", "scratch")
+
+
+@dataclass
+class AugmentConfig:
+    """DeepLabCut's default augmentation, expressed for albumentations."""
+
+    global_scale: float = 0.8
+    scale_jitter: tuple[float, float] = (0.5, 1.25)
+    rotation: float = 25.0  # degrees, +-
+    rotation_p: float = 0.4
+    motion_blur_p: float = 0.5
+    brightness_contrast_p: float = 0.0
+    fliplr: bool = False
+    symmetric_pairs: list[list[str]] = field(default_factory=list)
+    crop: tuple[int, int] | None = None  # (W, H) of training crops; None: whole scaled image
+    # "uniform": anywhere; "keypoints": around a labeled keypoint; "hybrid": half and half
+    # (DeepLabCut 3's default idea: few crops without the animal).
+    crop_sampling: Literal["uniform", "keypoints", "hybrid"] = "hybrid"
+    crop_max_shift: float = 0.4  # a keypoint-centred crop puts its keypoint within +-40 % of mid
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe: everything here changes the network a run produces."""
+
+    iterations: int = 100_000
+    batch_size: int = 1
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_schedule: Literal["steps", "cosine"] = "steps"
+    # "steps": per init kind, [[lr, until_iteration], ...]; the last entry runs to the end.
+    lr_steps: dict[str, list[list[float]]] = field(default_factory=dict)
+    lr: float = 1e-3  # peak LR of the cosine schedule
+    warmup_iters: int = 0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    snapshots: list[int] = field(default_factory=list)  # kept for error-vs-iterations curves
+    seed: int = 0
+    pos_dist_thresh: float = 17.0
+    locref_stdev: float = 7.2801
+    locref_loss_weight: float = 0.05
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class Execution:
+    """How a run executes; none of it changes the result (DDP trains the same on N processes,
+    see ``poseshift.train.distributed``), so a run may resume with other values."""
+
+    device: str = "auto"
+    devices: int = 1  # processes (one per GPU) of data-parallel training; >1 needs batch >1
+    num_workers: int = 2
+    cache_images: bool = True
+    compile: bool = False
+    channels_last: bool = True
+    checkpoint_every: int = 5_000
+    log_every: int = 100
+
+
+@dataclass
+class RunSpec:
+    """What a run trains (data, split cell, network, recipe) and how: stored as run.yaml."""
+
+    project: str
+    backbone: str
+    split: str | None = None  # None: the project's default (TrainingFraction, seeded)
+    shuffle: int = 1
+    fraction: float | None = None  # None: the split's only (or largest) fraction
+    init: str = "imagenet"  # imagenet | scratch | path to a weights file
+    preset: str = "paper"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    execution: Execution = field(default_factory=Execution)
+
+
+RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+EXECUTION_KEYS = tuple(f.name for f in dataclasses.fields(Execution))
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("poseshift") / "presets"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A shipped preset by name, or a YAML file of settings."""
+    path = Path(name_or_path)
+    if path.suffix:
+        return path
+    if name_or_path not in preset_names():
+        raise PoseshiftError(
+            f"unknown preset {name_or_path!r}; choose one of {preset_names()} or a YAML file"
+        )
+    return Path(str(resources.files("poseshift") / "presets" / f"{name_or_path}.yaml"))
+
+
+def _merge(base: dict, overrides: Mapping[str, Any]) -> dict:
+    """``overrides`` over ``base``; nested mappings (``augment``) merge key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_settings(
+    preset: str, overrides: Mapping[str, Any] | None = None, *, where: str | None = None
+) -> tuple[TrainConfig, Execution]:
+    """The preset's recipe and execution with ``overrides`` applied, checked.
+
+    ``overrides`` holds recipe and execution keys alike (``None`` values are ignored, as
+    for CLI options left out). Another ``iterations`` without ``snapshots`` keeps the
+    preset's snapshots that fall inside the run, and without ``warmup_iters`` the preset's
+    warm-up as the same fraction of the run.
+    """
+    path = preset_path(preset)
+    where = where or (str(path) if Path(preset).suffix else f"preset {preset}")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise PoseshiftError(f"{path}: expected a mapping of settings")
+    merged = _merge(data, given)
+    unknown = sorted(set(merged) - set(RECIPE_KEYS) - set(EXECUTION_KEYS))
+    if unknown:
+        source = where if unknown[0] in given else str(path)
+        raise PoseshiftError(
+            f"{source}: unknown key {unknown[0]!r} (allowed: {', '.join(RECIPE_KEYS)}; "
+            f"and how it runs: {', '.join(EXECUTION_KEYS)})"
+        )
+    recipe = {k: v for k, v in merged.items() if k in RECIPE_KEYS}
+    train = from_dict(TrainConfig, recipe, where)
+    if "iterations" in given:
+        preset_recipe = {k: v for k, v in data.items() if k in RECIPE_KEYS}
+        train = _rescaled(train, from_dict(TrainConfig, preset_recipe, str(path)), given)
+    execution = from_dict(
+        Execution, {k: v for k, v in merged.items() if k in EXECUTION_KEYS}, where
+    )
+    check_values(train, execution, where)
+    return train, execution
+
+
+def _rescaled(train: TrainConfig, preset: TrainConfig, given: Mapping[str, Any]) -> TrainConfig:
+    """Another run length keeps the preset's snapshots inside it and its warm-up fraction
+    (unless ``snapshots`` / ``warmup_iters`` were given too)."""
+    changes: dict[str, Any] = {}
+    if "snapshots" not in given:
+        changes["snapshots"] = [s for s in train.snapshots if s <= train.iterations]
+    if "warmup_iters" not in given and preset.warmup_iters:
+        share = preset.warmup_iters / preset.iterations
+        changes["warmup_iters"] = min(train.iterations - 1, round(share * train.iterations))
+    return dataclasses.replace(train, **changes)
+
+
+# ----------------------------------------------------------------------------- value checks
+
+
+def _require(ok: bool, where: str, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise PoseshiftError(f"{where}: {key} must be {rule}, got {value!r}")
+
+
+def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
+    """Ranges the types cannot say; the first violation fails naming its key."""
+    t, a, e = train, train.augment, execution
+    low, high = a.scale_jitter
+    late = [s for s in t.snapshots if not 1 <= s <= t.iterations]
+    probability = "a probability in [0, 1]"
+    rules = [  # (key, value, holds, rule)
+        ("iterations", t.iterations, t.iterations >= 1, "at least 1"),
+        ("batch_size", t.batch_size, t.batch_size >= 1, "at least 1"),
+        ("momentum", t.momentum, 0 <= t.momentum < 1, "in [0, 1)"),
+        ("weight_decay", t.weight_decay, t.weight_decay >= 0, "0 or more"),
+        ("lr", t.lr, t.lr > 0, "positive"),
+        (
+            "warmup_iters",
+            t.warmup_iters,
+            0 <= t.warmup_iters < t.iterations,
+            f"0 or more and shorter than iterations ({t.iterations})",
+        ),
+        ("snapshots", late, not late, f"iterations in 1..{t.iterations}"),
+        ("seed", t.seed, t.seed >= 0, "0 or more"),
+        ("pos_dist_thresh", t.pos_dist_thresh, t.pos_dist_thresh > 0, "positive"),
+        ("locref_stdev", t.locref_stdev, t.locref_stdev > 0, "positive"),
+        ("locref_loss_weight", t.locref_loss_weight, t.locref_loss_weight >= 0, "0 or more"),
+        ("augment.global_scale", a.global_scale, a.global_scale > 0, "positive"),
+        ("augment.scale_jitter", [low, high], 0 < low <= high, "[low, high], 0 < low <= high"),
+        ("augment.rotation", a.rotation, a.rotation >= 0, "0 or more degrees"),
+        ("augment.rotation_p", a.rotation_p, 0 <= a.rotation_p <= 1, probability),
+        ("augment.motion_blur_p", a.motion_blur_p, 0 <= a.motion_blur_p <= 1, probability),
+        (
+            "augment.brightness_contrast_p",
+            a.brightness_contrast_p,
+            0 <= a.brightness_contrast_p <= 1,
+            probability,
+        ),
+        (
+            "augment.symmetric_pairs",
+            a.symmetric_pairs,
+            all(len(pair) == 2 for pair in a.symmetric_pairs),
+            "pairs of two bodyparts",
+        ),
+        ("augment.crop", a.crop, a.crop is None or min(a.crop) >= 16, "[W, H], each >= 16"),
+        ("augment.crop_max_shift", a.crop_max_shift, 0 <= a.crop_max_shift <= 0.5, "in [0, 0.5]"),
+        ("devices", e.devices, e.devices >= 1, "at least 1"),
+        ("num_workers", e.num_workers, e.num_workers >= 0, "0 or more"),
+        ("checkpoint_every", e.checkpoint_every, e.checkpoint_every >= 1, "at least 1"),
+        ("log_every", e.log_every, e.log_every >= 1, "at least 1"),
+    ]
+    for key, value, holds, rule in rules:
+        _require(holds, where, key, rule, value)
+    if t.lr_schedule == "steps":
+        _check_lr_steps(t.lr_steps, where)
+
+
+def _check_lr_steps(steps: dict[str, list[list[float]]], where: str) -> None:
+    """Entries for both init kinds, each ``[lr > 0, until]`` with ``until`` increasing."""
+    for kind in INITS:
+        entries = steps.get(kind)
+        key = f"lr_steps.{kind}"
+        _require(bool(entries), where, key, "a list of [lr, until_iteration]", entries)
+        previous = 0.0
+        for i, entry in enumerate(entries):
+            ok = len(entry) == 2 and entry[0] > 0 and entry[1] > previous
+            rule = "[lr > 0, until_iteration] with until increasing"
+            _require(ok, where, f"{key}[{i}]", rule, entry)
+            previous = entry[1]
+    extra = sorted(set(steps) - set(INITS))
+    _require(not extra, where, "lr_steps", f"keyed by {' and '.join(INITS)}", extra)
+
+
+def validate_spec(spec: RunSpec) -> None:
+    """Refuse typos in names and values before a run directory is created for them.
+
+    ImageNet weights are only located when the network is built; here just the spelling.
+    """
+    from poseshift.models.backbones import get_backbone
+
+    get_backbone(spec.backbone)
+    if spec.init not in INITS and not Path(spec.init).is_file():
+        raise PoseshiftError(
+            f"--init {spec.init!r}: choose imagenet, scratch or an existing weights file"
+        )
+    where = f"preset {spec.preset}"
+    train = from_dict(TrainConfig, to_dict(spec.train), where)  # literals, types, keys
+    execution = from_dict(Execution, to_dict(spec.execution), where)
+    check_values(train, execution, where)
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def recipe_dict(spec: RunSpec) -> dict:
+    """run.yaml's content that determines the result (the execution left out)."""
+    values = to_dict(spec)
+    values.pop("execution")
+    return values
+
+
+def run_hash(spec: RunSpec) -> str:
+    """A short hash of what the run trains (its recipe): names outputs."""
+    text = json.dumps(recipe_dict(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def recipe_changes(train: TrainConfig, preset: str) -> dict:
+    """The recipe keys whose values differ from the preset's (what an override changed)."""
+    base = to_dict(resolve_settings(preset)[0])
+    return {k: v for k, v in to_dict(train).items() if base.get(k) != v}
+
+
+def init_label(init: str) -> str:
+    """``imagenet``, ``scratch``, or ``custom`` for a weights file (tables, scorer names)."""
+    return init if init in INITS else "custom"

@@ -1,0 +1,95 @@
+"""Where a study's runs execute: the interface, one run's work, and the local backend.
+
+A backend gets the runs still to do and must leave each run directory with a final
+``status.json`` (done / failed / interrupted); ``run_one`` is that unit of work wherever it
+executes. ``poseshift.study.ray_backend`` places the same unit on a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from poseshift.fsutil import write_text_atomic
+from poseshift.run import RunDir
+from poseshift.study.plan import EvalSpec, PlannedRun
+from poseshift.study.progress import StudyProgress
+
+
+class Backend(Protocol):
+    def run(
+        self,
+        todo: list[PlannedRun],
+        out_dir: Path,
+        evaluation: EvalSpec,
+        progress: StudyProgress,
+    ) -> None: ...
+
+
+def run_one(
+    planned: PlannedRun,
+    run_dir: str | Path,
+    evaluation: EvalSpec,
+    *,
+    on_iteration: Callable[[int, dict], None] | None = None,
+    devices: int = 1,
+) -> dict:
+    """Train + evaluate one run; any error is caught and recorded so the study goes on."""
+    from poseshift.evaluate.evaluate import evaluate_run
+    from poseshift.train.trainer import train
+
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.set_status("running")
+    try:
+        execution = dataclasses.replace(planned.spec.execution, devices=devices)
+        spec = dataclasses.replace(planned.spec, execution=execution)  # devices > 1: DDP
+        result = train(spec, run.path, on_iteration=on_iteration, show_progress=False)
+        if not result.finished:
+            run.set_status("interrupted")
+            raise KeyboardInterrupt
+        evaluate_run(
+            run.path,
+            snapshots=evaluation.snapshots,
+            plot=evaluation.plot,
+            scale_pair=evaluation.scale_pair,
+            scale_file=evaluation.scale_file,
+        )
+        status = {"status": "done"}
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one failed run must not stop the study; keep its reason
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        status = {"status": "failed", "error": f"{type(exc).__name__}: {message}"}
+        write_text_atomic(run.path / "error.txt", traceback.format_exc())
+    run.set_status(**status)
+    return {"run_id": planned.run_id, **status}
+
+
+@dataclass
+class LocalBackend:
+    """The runs one after another in this process (each on ``devices`` processes)."""
+
+    devices: int = 1
+
+    def run(
+        self,
+        todo: list[PlannedRun],
+        out_dir: Path,
+        evaluation: EvalSpec,
+        progress: StudyProgress,
+    ) -> None:
+        for planned in todo:
+            progress.started(planned.run_id)
+            outcome = run_one(
+                planned,
+                out_dir / "runs" / planned.run_id,
+                evaluation,
+                on_iteration=progress.iteration_callback(planned.run_id),
+                devices=self.devices,
+            )
+            progress.finished(planned.run_id, outcome["status"])
