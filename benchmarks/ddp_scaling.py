@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from poseshift.data.synth import generate, parse_size
+from poseshift.datasets.synthetic.generate import generate, parse_size
 from poseshift.train.config import load_preset
 from poseshift.train.trainer import RunSpec, train
 
