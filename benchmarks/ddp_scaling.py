@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from poseshift.data.synth import generate, parse_size
+from poseshift.datasets.synthetic.generate import generate, parse_size
 from poseshift.spec import RunSpec, resolve_settings
 from poseshift.train.trainer import train
 
@@ -41,14 +41,9 @@ def main() -> None:
     if args.threads:  # ranks split this machine's cores between them by themselves
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    config = dataclasses.replace(
-        resolve_settings("fast")[0],
-        iterations=args.iterations,
-        log_every=args.log_every,
-        num_workers=args.workers,
-        snapshots=[],
-        checkpoint_every=10**9,
-    )
+    overrides = {"iterations": args.iterations, "log_every": args.log_every, "snapshots": []}
+    overrides |= {"num_workers": args.workers, "checkpoint_every": 10**9, "device": args.device}
+    config, execution = resolve_settings("fast", overrides)
     with tempfile.TemporaryDirectory() as workdir:
         project = Path(workdir) / "synth"
         generate(project, args.individuals, args.frames, parse_size(args.size))
@@ -58,9 +53,8 @@ def main() -> None:
                 backbone=args.backbone,
                 init="scratch",
                 preset="fast",
-                device=args.device,
-                devices=devices,
                 train=config,
+                execution=dataclasses.replace(execution, devices=devices),
             )
             run = Path(workdir) / f"run-{devices}"
             train(spec, run, show_progress=False)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from poseshift.data.project import PoseDataset, load_project
-from poseshift.data.synth import generate, parse_size
+from poseshift.datasets.synthetic.generate import generate, parse_size
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet
 from poseshift.train.loss import pose_loss

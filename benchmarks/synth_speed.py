@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from poseshift.data.synth import generate, parse_size
+from poseshift.datasets.synthetic.generate import generate, parse_size
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
-"""Shared fixtures: the real openfield project and tiny generated DeepLabCut projects."""
+"""Shared fixtures: the offline mirror, the real openfield project, tiny generated projects."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,9 +17,23 @@ import torch
 from poseshift.data.project import PoseDataset, write_project
 from poseshift.spec import EXECUTION_KEYS, Execution, RunSpec, TrainConfig
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+MIRROR = Path(__file__).resolve().parents[1] / ".." / "shared"  # this environment's offline mirror
+SHARED = MIRROR / "data"
 OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
 HORSE10 = SHARED / "horse10"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_mirror() -> Iterator[None]:
+    """``POSESHIFT_SHARED`` names ``../shared`` (when it is there) for the whole session, as a
+    user of this environment sets it; in os.environ, so CLI subprocesses inherit it. Tests of a
+    fresh machine override it (a missing folder) or remove it themselves."""
+    if not MIRROR.is_dir():
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POSESHIFT_SHARED", str(MIRROR.resolve()))
+        yield
 
 
 @pytest.fixture(autouse=True)

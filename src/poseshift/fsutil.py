@@ -60,19 +60,27 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def _name_problem(name: str, suffix: str, subfolders: bool) -> str | None:
-    """Why ``name`` may not be used under a folder, or None."""
-    if not name:
-        return "is empty"
+def escape_problem(name: str) -> str | None:
+    """Why a relative name from outside (a file, an option, an archive member) could point
+    anywhere but below its folder: NUL, backslash, absolute path or a '..' part; or None."""
     if "\0" in name:
         return "contains a NUL character"
     if "\\" in name:
         return "contains a backslash"
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         return "is an absolute path"
-    parts = name.split("/")
-    if ".." in parts:
+    if ".." in name.split("/"):
         return "contains '..'"
+    return None
+
+
+def _name_problem(name: str, suffix: str, subfolders: bool) -> str | None:
+    """Why ``name`` may not be used under a folder, or None."""
+    if not name:
+        return "is empty"
+    if why := escape_problem(name):
+        return why
+    parts = name.split("/")
     if not subfolders and len(parts) > 1:
         return "contains '/'"
     if any(part in ("", ".") for part in parts):

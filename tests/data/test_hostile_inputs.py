@@ -23,16 +23,16 @@ from typer.testing import CliRunner
 
 from conftest import make_project
 from poseshift.cli import app
-from poseshift.data import fetch
 from poseshift.data.coco import import_coco, to_coco
 from poseshift.data.hdf import read_hdf_safely
 from poseshift.data.project import labels_frame, load_project, read_labels, write_labels
 from poseshift.data.scale import read_official_scale
 from poseshift.data.splits import load_split
-from poseshift.data.untar import extract_safely, member_refusal
+from poseshift.datasets import horse10
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import safe_child
 from poseshift.predict.outputs import poses_frame, write_poses
+from poseshift.untar import extract_safely, member_refusal
 
 OPENFIELD_LABELS = Path(
     "/work/shared/data/openfield/openfield-Pranav-2018-10-30/labeled-data/m4s1/"
@@ -82,7 +82,7 @@ def test_symlink_chain_cannot_write_outside_dest(tmp_path: Path) -> None:
     symlink_chain_archive(tmp_path / "cve.tar")
     dest = tmp_path / "a" / "b" / "dest"
     with pytest.raises(PoseshiftError, match=r"is refused: member 'a' is a symbolic link") as exc:
-        fetch.fetch_horse10(dest, archive=tmp_path / "cve.tar")
+        horse10.fetch_horse10(dest, archive=tmp_path / "cve.tar")
     assert "cve.tar" in one_line_error(exc)
     assert_nothing_left(tmp_path, dest)
 
@@ -104,7 +104,7 @@ def test_every_link_and_special_member_is_refused(case: str, tmp_path: Path) -> 
         add(tar, "horse10/labeled-data/evil", fields.pop("kind"), **fields)
     dest = tmp_path / "dest"
     with pytest.raises(PoseshiftError, match=f"member 'horse10/labeled-data/evil' is (an? )?{why}"):
-        fetch.fetch_horse10(dest, archive=tmp_path / "bad.tar.gz")
+        horse10.fetch_horse10(dest, archive=tmp_path / "bad.tar.gz")
     assert_nothing_left(tmp_path, dest)
 
 
@@ -128,7 +128,7 @@ def test_unsafe_names_are_refused(name: str, why: str, tmp_path: Path) -> None:
         add(tar, name)
     dest = tmp_path / "dest"
     with pytest.raises(PoseshiftError, match="is refused: member") as exc:
-        fetch.fetch_horse10(dest, archive=tmp_path / "bad.tar")
+        horse10.fetch_horse10(dest, archive=tmp_path / "bad.tar")
     assert why in one_line_error(exc) and len(str(exc.value)) < 600
     assert_nothing_left(tmp_path, dest)
 
@@ -141,7 +141,7 @@ def test_decompression_bomb_stops_early_and_leaves_nothing(tmp_path: Path) -> No
     assert bomb.stat().st_size < 10_000  # small on disk, large once expanded
     dest = tmp_path / "dest"
     with pytest.raises(PoseshiftError, match=r"'horse10/labeled-data/b.png' takes .* 1,000,000"):
-        fetch.fetch_horse10(dest, archive=bomb, max_bytes=1_000_000)
+        horse10.fetch_horse10(dest, archive=bomb, max_bytes=1_000_000)
     assert_nothing_left(tmp_path, dest)
 
 
@@ -175,7 +175,7 @@ def test_ctrl_c_during_extraction_leaves_no_staging_folder(tmp_path: Path) -> No
 
     dest = tmp_path / "dest"
     with pytest.raises(KeyboardInterrupt):
-        fetch.fetch_horse10(dest, archive=tmp_path / "ok.tar", progress=interrupt)
+        horse10.fetch_horse10(dest, archive=tmp_path / "ok.tar", progress=interrupt)
     assert list(dest.iterdir()) == []
 
 

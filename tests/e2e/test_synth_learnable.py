@@ -16,7 +16,7 @@ import pytest
 
 from poseshift.data.project import load_project
 from poseshift.data.splits import group_split, save_split
-from poseshift.data.synth import generate
+from poseshift.datasets.synthetic.generate import generate
 from poseshift.evaluate.evaluate import evaluate_run
 from poseshift.spec import Execution, RunSpec, resolve_settings
 from poseshift.train.trainer import train

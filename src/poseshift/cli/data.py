@@ -88,7 +88,7 @@ def synth(
     """Generate a synthetic Horse-10-like benchmark: walking quadrupeds, 22 Horse-30 keypoints."""
     import numpy as np
 
-    from poseshift.data.synth import generate, parse_size
+    from poseshift.datasets.synthetic.generate import generate, parse_size
 
     frame_size = parse_size(size)
     with progress_bar("rendering individuals", individuals) as report:
@@ -120,7 +120,7 @@ def show(
     groups: Path | None = GROUPS,
 ) -> None:
     """Write a contact sheet PNG of random labeled frames with keypoints and skeleton."""
-    from poseshift.data.show import write_contact_sheet
+    from poseshift.draw import write_contact_sheet
 
     path = write_contact_sheet(
         load(project, groups), out or Path(f"{project.resolve().name}_sheet.png"), n, seed
@@ -143,7 +143,7 @@ def fetch(
         None,
         "--split-files",
         help="Folder with the official TrainTestInfo_shuffle*.csv and Horsescale.h5 to copy "
-        "into the project (default: ../shared/data/horse10 when it exists).",
+        "into the project (default: $POSESHIFT_SHARED/data/horse10 when it exists).",
     ),
 ) -> None:
     """Download, verify and unpack Horse-30 into DEST/Horses-Byron-2019-05-08 (resumable)."""
@@ -156,7 +156,7 @@ def fetch(
         TransferSpeedColumn,
     )
 
-    from poseshift.data.fetch import DEFAULT_URL, LICENCE, fetch_horse10
+    from poseshift.datasets.horse10 import DEFAULT_URL, LICENCE, fetch_horse10
 
     if dataset != "horse10":
         raise typer.BadParameter(f"only 'horse10' can be fetched, got {dataset!r}")
@@ -206,7 +206,7 @@ def fetch_example(
     ),
 ) -> None:
     """Download DeepLabCut's openfield example (29 MB), checked file by file; resumable."""
-    from poseshift.data.examples import LICENCE, fetch_openfield
+    from poseshift.datasets.openfield import LICENCE, fetch_openfield
 
     if name != "openfield":
         raise typer.BadParameter(f"only 'openfield' can be fetched, got {name!r}")
@@ -232,7 +232,11 @@ def corrupt(
     force: bool = typer.Option(False, "--force", help="Remake copies that exist."),
 ) -> None:
     """Write Horse-C: ImageNet-C corruptions of the test images, one project per severity."""
-    from poseshift.data.corrupt import make_corruptions, parse_corruptions, parse_severities
+    from poseshift.datasets.horse_c.build import (
+        make_corruptions,
+        parse_corruptions,
+        parse_severities,
+    )
 
     names, levels = parse_corruptions(corruptions), parse_severities(severities)
     parts = [p.strip() for p in partitions.split(",") if p.strip()]

@@ -69,7 +69,7 @@ def evaluate(
 
 def _corruption_tables(run_dir: Path, folder: Path, options: dict) -> None:
     """Horse-C: normalized error and PCK per corruption (mean over severities), clean, mean."""
-    from poseshift.evaluate.corruption import evaluate_corruptions
+    from poseshift.evaluate.horse_c import evaluate_corruptions
 
     with progress_bar("scoring corrupted copies") as report:
         reports = evaluate_corruptions(run_dir, folder, progress=report, **options)

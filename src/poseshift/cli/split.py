@@ -36,8 +36,9 @@ def create(
     from_files: bool = typer.Option(
         False, "--from-files", help="Use the official Horse-10 TrainTestInfo_shuffle*.csv."
     ),
-    files_dir: Path = typer.Option(
-        Path("../shared/data/horse10"), help="Folder of the official split files."
+    files_dir: Path | None = typer.Option(
+        None,
+        help="Folder of the official split files (default: $POSESHIFT_SHARED/data/horse10).",
     ),
     name: str | None = typer.Option(None, help="Split name (default from scheme and seed)."),
     groups: Path | None = GROUPS,
@@ -45,10 +46,14 @@ def create(
 ) -> None:
     """Create a split and save it as PROJECT/splits/NAME.json."""
     from poseshift.data import splits
+    from poseshift.locations import in_mirror
 
     dataset = load(project, groups)
     values = parse_floats(fractions, "--fractions")
     if from_files:
+        files_dir = files_dir or in_mirror("data", "horse10")
+        if files_dir is None:
+            raise typer.BadParameter("--from-files needs --files-dir (or $POSESHIFT_SHARED set)")
         files = sorted(files_dir.glob("TrainTestInfo_shuffle*.csv"))[:shuffles]
         if not files:
             raise typer.BadParameter(f"no TrainTestInfo_shuffle*.csv in {files_dir}")

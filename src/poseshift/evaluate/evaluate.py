@@ -13,9 +13,9 @@ import numpy as np
 from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.scale import DEFAULT_PAIR, image_scales
 from poseshift.data.splits import PARTITIONS
+from poseshift.draw import save_comparison
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
-from poseshift.evaluate.plots import save_comparison
 from poseshift.fsutil import file_identity, write_json_atomic
 from poseshift.predict.images import predict_images
 from poseshift.predict.outputs import poses_frame, write_poses

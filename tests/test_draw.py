@@ -1,4 +1,4 @@
-"""Contact sheets: the grid size, labels drawn where they belong, the CLI."""
+"""Drawing: contact sheets (grid size, labels where they belong, the CLI) and colours."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.data.project import load_project
-from poseshift.data.show import bodypart_colours, contact_sheet, draw_labels, write_contact_sheet
-from poseshift.data.synth import generate
+from poseshift.datasets.synthetic.generate import generate
+from poseshift.draw import bodypart_colours, contact_sheet, draw_labels, write_contact_sheet
 from poseshift.errors import PoseshiftError
 
 

@@ -11,17 +11,9 @@ from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.data.project import load_project
-from poseshift.data.synth import (
-    BODYPARTS,
-    OFF_SIDE,
-    SKELETON,
-    STYLE,
-    generate,
-    horse_points,
-    make_look,
-    parse_size,
-    render_individual,
-)
+from poseshift.datasets.synthetic.generate import generate, parse_size, render_individual
+from poseshift.datasets.synthetic.horse import BODYPARTS, OFF_SIDE, SKELETON, horse_points
+from poseshift.datasets.synthetic.look import STYLE, make_look
 from poseshift.errors import PoseshiftError
 
 SIZE = (96, 64)
@@ -132,7 +124,7 @@ def test_refuses_a_non_empty_folder_unless_forced(tmp_path: Path):
 
 
 def test_a_failure_leaves_nothing(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr("poseshift.data.synth.cv2.imwrite", lambda *args: False)
+    monkeypatch.setattr("poseshift.datasets.synthetic.generate.cv2.imwrite", lambda *args: False)
     with pytest.raises(PoseshiftError, match="could not write"):
         tiny(tmp_path / "out")
     assert list(tmp_path.iterdir()) == []

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from conftest import OPENFIELD, SHARED
 from poseshift.cli import app
-from poseshift.data import examples
-from poseshift.data.examples import (
+from poseshift.datasets import openfield as openfield_example
+from poseshift.datasets.openfield import (
     OPENFIELD_COMMIT,
     OPENFIELD_NAME,
     examples_dir,
@@ -57,7 +57,7 @@ def fake_manifest(file_server, monkeypatch: pytest.MonkeyPatch):
             for n, b in FAKE.items()
         ]
 
-    monkeypatch.setattr(examples, "openfield_files", fake)
+    monkeypatch.setattr(openfield_example, "openfield_files", fake)
     return file_server
 
 

@@ -24,6 +24,7 @@ from poseshift.download import (
     unreachable,
 )
 from poseshift.errors import PoseshiftError
+from poseshift.locations import in_mirror
 
 OPENFIELD_NAME = "openfield-Pranav-2018-10-30"
 OPENFIELD_COMMIT = "2df0f46c8c8c56c8238b46b3d58384163bafb2f0"
@@ -45,7 +46,7 @@ def openfield_files(base_url: str | None = None) -> list[RemoteFile]:
     ``$POSESHIFT_OPENFIELD_URL`` overrides the default base (a mirror, or a test server).
     """
     base = (base_url or os.environ.get("POSESHIFT_OPENFIELD_URL") or OPENFIELD_URL).rstrip("/")
-    text = (resources.files("poseshift") / "data" / MANIFEST).read_text(encoding="utf-8")
+    text = (resources.files("poseshift.datasets") / MANIFEST).read_text(encoding="utf-8")
     return [
         RemoteFile(f"{base}/{quote(e['name'])}", e["name"], int(e["size"]), e["sha256"])
         for e in json.loads(text)
@@ -59,10 +60,9 @@ def examples_dir() -> Path:
 
 
 def shared_openfield() -> Path | None:
-    """The offline mirror of this environment (``$POSESHIFT_SHARED``, default ``../shared``)."""
-    shared = Path(os.environ.get("POSESHIFT_SHARED") or "../shared")
-    folder = shared / "data" / "openfield" / OPENFIELD_NAME
-    return folder.resolve() if folder.is_dir() else None
+    """The project in the offline mirror (``$POSESHIFT_SHARED/data/openfield``), if it is there."""
+    folder = in_mirror("data", "openfield", OPENFIELD_NAME)
+    return folder.resolve() if folder is not None and folder.is_dir() else None
 
 
 def _complete(folder: Path) -> bool:

@@ -9,24 +9,17 @@ markings, a handler in front, then light, exposure, tint, blur and sensor noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from poseshift.data.synth import Look
+from poseshift.datasets.synthetic.horse import LEGS
+from poseshift.datasets.synthetic.look import Look
 
 SHIFT = 4  # cv2 fixed-point bits: coordinates are passed as 1/16 pixel
 ONE = 1 << SHIFT
 FORE_RADII = (0.075, 0.045, 0.035, 0.04)  # elbow, knee, fetlock, foot (wither heights)
 HIND_RADII = (0.17, 0.09, 0.045, 0.035, 0.04)  # hip joint, stifle, hock, fetlock, foot
-LEGS = {
-    "near_fore": ("Elbow", "Nearknee", "Nearfrontfetlock", "Nearfrontfoot"),
-    "near_hind": ("hipjoint", "Stifle", "Nearhindhock", "Nearhindfetlock", "Nearhindfoot"),
-    "off_fore": ("off_elbow", "Offknee", "Offfrontfetlock", "Offfrontfoot"),
-    "off_hind": ("off_hipjoint", "off_stifle", "Offhindhock", "Offhindfetlock", "Offhindfoot"),
-}  # joint names top to bottom; socks go on the legs in this order
 BODY_OUTLINE = (
     "Wither", "back", "croup", "tailhead", "Ischium", "buttock", "flank", "belly", "Girth",
     "Elbow", "chest", "Shoulder",
@@ -42,7 +35,7 @@ SKIN = np.array([205, 165, 135], dtype=np.float32)
 class Frame:
     """Where one frame's horse stands: its points (wither heights) and how they map to pixels."""
 
-    points: dict[str, np.ndarray]  # from synth.horse_points: x forward, y up, ground at 0
+    points: dict[str, np.ndarray]  # from horse.horse_points: x forward, y up, ground at 0
     scale: float  # pixels per wither height
     origin: np.ndarray  # image position of the horse's (0, 0)
     phase: float  # gait phase, also paces the handler

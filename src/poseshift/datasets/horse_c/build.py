@@ -24,7 +24,6 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from poseshift.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt_image
 from poseshift.data.project import (
     PoseDataset,
     labels_frame,
@@ -33,11 +32,14 @@ from poseshift.data.project import (
     write_labels,
 )
 from poseshift.data.splits import load_split
+from poseshift.datasets.horse_c.corruptions import CORRUPTIONS, SEVERITIES, corrupt_image
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_json_atomic, write_text_atomic
 
 MANIFEST = "manifest.json"
 TEST_PARTITIONS = ("within", "ood")
+# Recorded in every manifest and compared on re-runs: kept word for word (it names the module
+# as it was called when the first copies were made) so existing copies stay reusable.
 IMPLEMENTATION = (
     "poseshift.data.corruptions: ImageNet-C parameters (Hendrycks & Dietterich 2019) for "
     "any image size as in bethgelab/imagecorruptions; glass_blur vectorized, frost texture "

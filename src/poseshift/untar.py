@@ -22,7 +22,6 @@ import bz2
 import gzip
 import lzma
 import os
-import re
 import tarfile
 import zlib
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import BinaryIO
 
 from poseshift.download import Progress, _noop
 from poseshift.errors import PoseshiftError
+from poseshift.fsutil import escape_problem
 
 # The official horse10.tar.xz is 806 MB of mostly PNG images, so it expands to little more;
 # 4 GiB leaves ample room for a re-packed copy while stopping a bomb well before the disk fills.
@@ -91,15 +91,9 @@ def member_refusal(member: tarfile.TarInfo) -> str | None:
     if not (member.isreg() or member.isdir()):
         return "is not a regular file or folder"
     name = member.name
-    if "\0" in name:
-        return "contains a NUL character"
-    if "\\" in name:
-        return "contains a backslash"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
+    if why := escape_problem(name):
+        return why
     parts = name.split("/")
-    if ".." in parts:
-        return "contains '..'"
     too_long = any(len(p.encode("utf-8", "surrogateescape")) > MAX_PART_BYTES for p in parts)
     if len(name) > MAX_NAME_CHARS or too_long:
         return f"has a name too long (over {MAX_NAME_CHARS} characters or a part over 255 bytes)"

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from conftest import make_project
 from poseshift.cli import app
-from poseshift.data.corrupt import make_corruptions, parse_corruptions, parse_severities
-from poseshift.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt_image
 from poseshift.data.project import load_project
 from poseshift.data.splits import group_split, save_split
+from poseshift.datasets.horse_c.build import make_corruptions, parse_corruptions, parse_severities
+from poseshift.datasets.horse_c.corruptions import CORRUPTIONS, SEVERITIES, corrupt_image
 from poseshift.errors import PoseshiftError
 
 SPLIT = "horse10-g2-s0"

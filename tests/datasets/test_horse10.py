@@ -14,9 +14,9 @@ import yaml
 from typer.testing import CliRunner
 
 from poseshift.cli import app
-from poseshift.data import fetch
-from poseshift.data.fetch import PROJECT_NAME, fetch_horse10
 from poseshift.data.project import labels_frame, load_project, write_labels
+from poseshift.datasets import horse10
+from poseshift.datasets.horse10 import PROJECT_NAME, fetch_horse10
 from poseshift.errors import PoseshiftError
 from poseshift.study.plan import expand, load_plan
 
@@ -76,7 +76,7 @@ def archive(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def split_files(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("splits")
-    for name in fetch.SPLIT_FILES:
+    for name in horse10.SPLIT_FILES:
         (folder / name).write_text(f"stand-in for {name}\n")
     return folder
 
@@ -101,7 +101,7 @@ def test_interrupted_download_resumes_and_installs(server, tmp_path: Path, split
     assert dataset.scorer == "Byron" and dataset.bodyparts == BODYPARTS
     assert len(dataset) == 6 and dataset.group_names == sorted(HORSES)
     assert dataset.config["TrainingFraction"] == [0.05, 0.1, 0.2, 0.5, 0.9]
-    assert result.split_files == list(fetch.SPLIT_FILES)
+    assert result.split_files == list(horse10.SPLIT_FILES)
     assert (result.project / "Horsescale.h5").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [PROJECT_NAME, "horse10.tar.xz"]
     again = fetch_horse10(tmp_path, server.url)
@@ -124,7 +124,7 @@ def test_wrong_checksum_keeps_nothing(server, tmp_path: Path) -> None:
 
 
 def test_default_url_must_serve_the_official_size(server, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(fetch, "DEFAULT_URL", server.url)
+    monkeypatch.setattr(horse10, "DEFAULT_URL", server.url)
     with pytest.raises(PoseshiftError, match=r"official archive has 806,263,192"):
         fetch_horse10(tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ The project ends up at ``DEST/Horses-Byron-2019-05-08`` (the DeepLabCut project'
 the official split and scale files copied beside its config when they are available.
 
 Downloads resume from ``DEST/horse10.tar.xz.part`` with HTTP Range requests. Extraction
-(``poseshift.data.untar``) writes regular files and folders only: it refuses every link,
+(``poseshift.untar``) writes regular files and folders only: it refuses every link,
 device and unsafe name, caps the extracted size (``max_bytes``, 4 GiB by default) and the
 member count, and happens in a hidden staging folder that is renamed only when everything is
 in place and deleted on any failure, Ctrl-C included.
@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from poseshift.data.project import load_project, read_labels, write_config
-from poseshift.data.untar import MAX_EXTRACT_BYTES, extract_safely
 from poseshift.download import Progress, _noop, download, sha256_of
 from poseshift.errors import PoseshiftError
+from poseshift.locations import in_mirror
+from poseshift.untar import MAX_EXTRACT_BYTES, extract_safely
 
 DEFAULT_URL = "https://huggingface.co/datasets/mwmathis/Horse-30/resolve/main/horse10.tar.xz"
 OFFICIAL_SIZE = 806_263_192
@@ -46,8 +47,12 @@ SPLIT_FILES = (
     "Horsescale.h5",
     "LICENSE-Horse-10-benchmark.txt",
 )
-DEFAULT_SPLIT_FILES = Path("../shared/data/horse10")
 PAPER_FRACTIONS = [0.05, 0.1, 0.2, 0.5, 0.9]
+
+
+def default_split_files() -> Path | None:
+    """The official split files' folder in the offline mirror, or None without a mirror."""
+    return in_mirror("data", "horse10")
 
 
 @dataclass
@@ -64,7 +69,7 @@ class FetchResult:
 
 
 # ----------------------------------------------------------------------------- extraction
-# extract_safely (links, devices, unsafe names and bombs refused) is poseshift.data.untar's.
+# extract_safely (links, devices, unsafe names and bombs refused) is poseshift.untar's.
 
 
 def _project_root(folder: Path, archive: Path) -> Path:
@@ -100,8 +105,14 @@ def _ensure_config(root: Path, final: Path, archive: Path) -> None:
 
 
 def _copy_split_files(root: Path, split_files: Path | None) -> list[str]:
-    """Copy the official split/scale files into the project (explicit folder must have them)."""
-    source = split_files if split_files is not None else DEFAULT_SPLIT_FILES
+    """Copy the official split/scale files into the project (explicit folder must have them).
+
+    Without ``split_files`` they come from the offline mirror (``$POSESHIFT_SHARED/data/horse10``)
+    when it has them; with neither, nothing is copied.
+    """
+    source = split_files if split_files is not None else default_split_files()
+    if source is None:
+        return []
     present = [name for name in SPLIT_FILES if (source / name).is_file()]
     if split_files is not None and not any(n.startswith("TrainTestInfo") for n in present):
         raise PoseshiftError(

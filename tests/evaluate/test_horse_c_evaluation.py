@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from conftest import TINY, make_project, spec_for
 from poseshift.cli import app
-from poseshift.data.corrupt import make_corruptions
 from poseshift.data.project import load_project
 from poseshift.data.splits import group_split, save_split
+from poseshift.datasets.horse_c.build import make_corruptions
 from poseshift.errors import PoseshiftError
-from poseshift.evaluate import corruption
-from poseshift.evaluate.corruption import evaluate_corruptions
+from poseshift.evaluate import horse_c
 from poseshift.evaluate.evaluate import evaluate_run
+from poseshift.evaluate.horse_c import evaluate_corruptions
 from poseshift.models import posenet
 from poseshift.run import RunDir
 from poseshift.train.trainer import train
@@ -71,7 +71,7 @@ def test_finished_report_is_reused(setup: tuple[Path, Path], monkeypatch) -> Non
 
     monkeypatch.setattr("poseshift.predict.predictor.read_snapshot", no_model)
     assert evaluate_corruptions(run, folder, scale_pair=["Nose", "Eye"]) == first
-    assert corruption.summarize_corruptions(first[0]["results"], ["ood"])[0] == {
+    assert horse_c.summarize_corruptions(first[0]["results"], ["ood"])[0] == {
         "ood": first[0]["mean"]["ood"]
     }
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from poseshift.data.corrupt import TEST_PARTITIONS, read_manifest
-from poseshift.data.corruptions import CORRUPTIONS
 from poseshift.data.scale import image_scales
+from poseshift.datasets.horse_c.build import TEST_PARTITIONS, read_manifest
+from poseshift.datasets.horse_c.corruptions import CORRUPTIONS
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.evaluate import evaluation_source, load_run_data, scale_pair_for
 from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
