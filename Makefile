@@ -17,12 +17,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/poseshift demo --out poseshift-demo
 
-test: $(STAMP)
+# The shape checks first (seconds), then the tests (slowest ones printed at the end).
+test: lint $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,6 +1,6 @@
 """Does keeping the deconvolution head in fp32 fix the bf16 agreement? (evidence, src/ unchanged)
 
-Runs a trained run's snapshot on a clip three ways through ``VideoPredictor``: fp32, bf16
+Runs a trained run's snapshot on a clip three ways through ``Predictor``: fp32, bf16
 autocast as shipped, and bf16 autocast for the backbone only (head wrapped to run in fp32 on
 float features). Reports, of the keypoints fp32 finds with likelihood >= 0.6, the share whose
 prediction lies within 2 px.
@@ -15,7 +15,9 @@ import argparse
 import numpy as np
 import torch
 
-from poseshift.predict.video import load_predictor
+from poseshift.predict.predictor import run_predictor
+from poseshift.predict.video import predict_video
+from poseshift.run import RunDir
 
 
 def main() -> None:
@@ -26,9 +28,9 @@ def main() -> None:
     args = parser.parse_args()
     poses = {}
     for name in ("fp32", "bf16", "bf16-head-fp32"):
-        predictor, _, _ = load_predictor(
-            args.run, "last", "cpu", "fp32" if name == "fp32" else "bf16"
-        )
+        run = RunDir(args.run)
+        precision = "fp32" if name == "fp32" else "bf16"
+        predictor = run_predictor(run, run.choose_snapshot(), device="cpu", precision=precision)
         if name == "bf16-head-fp32":
             head = predictor.model.head
             forward = head.forward
@@ -38,8 +40,8 @@ def main() -> None:
                     return forward(features.float())
 
             head.forward = fp32_head
-        poses[name] = predictor.predict(
-            args.clip, 1, resize=(640, 480), max_frames=args.frames
+        poses[name] = predict_video(
+            predictor, args.clip, batch_size=1, resize=(640, 480), max_frames=args.frames
         ).poses
     ref = poses["fp32"]
     confident = ref[..., 2] >= 0.6

@@ -124,7 +124,8 @@ def main() -> None:
     size = tuple(map(int, args.size.split("x")))
     torch.manual_seed(0)
     if args.run:
-        model = load_posenet(RunDir(args.run).snapshot_path(choose_snapshot(args.run)))
+        run = RunDir(args.run)
+        model = load_posenet(run.snapshot_path(run.choose_snapshot()))
     else:
         model = build_posenet(args.backbone, 4, init="scratch")
     model = model.eval().to(memory_format=torch.channels_last)

@@ -17,8 +17,9 @@ import copy
 import numpy as np
 import torch
 
-from poseshift.predict.frames import FrameBatches, probe_video, scaled_size
-from poseshift.predict.video import VideoPredictor, load_predictor
+from poseshift.predict.frames import FrameBatches, probe_video
+from poseshift.predict.predictor import Predictor, run_predictor
+from poseshift.run import RunDir
 
 
 def agreement(reference: np.ndarray, other: np.ndarray, cutoff: float, tol: float) -> str:
@@ -40,11 +41,12 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=0.6)
     parser.add_argument("--tol", type=float, default=2.0)
     args = parser.parse_args()
-    snapshot = args.snapshot if args.snapshot == "last" else int(args.snapshot)
-    fp32, spec, iteration = load_predictor(args.run_dir, snapshot, "cpu", "fp32")
-    bf16 = VideoPredictor(copy.deepcopy(fp32.model), fp32.codec, "cpu", "bf16")
+    run = RunDir(args.run_dir)
+    iteration = run.choose_snapshot(args.snapshot)
+    fp32 = run_predictor(run, iteration, device="cpu", precision="fp32")
+    bf16 = Predictor(copy.deepcopy(fp32.model), fp32.codec, device="cpu", precision="bf16")
     info = probe_video(args.video)
-    size = scaled_size(info.width, info.height, spec.train.augment.global_scale)
+    size = fp32.input_size(info.width, info.height)
     scale = torch.tensor([info.width / size[0], info.height / size[1]])
     rng = torch.Generator().manual_seed(0)
     poses = {"fp32": [], "bf16": [], "noisy": []}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# As the CLI does for its process (see poseshift.cli): spawned training ranks inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import dataclasses
 import socket
 import threading

@@ -100,7 +100,7 @@ def test_a_dead_rank_stops_the_run_which_resumes_exactly(
         match=r"rank 1 of 2 exited \(17\).*resumes from the checkpoint at iteration 2$",
     ):
         train(on_devices(spec, 2), run, show_progress=False)
-    assert not (run / "done.json").exists() and RunDir(run).spec().devices == 2
+    assert not (run / "done.json").exists() and RunDir(run).spec().execution.devices == 2
     # the model after 2 steps on 2 processes is the model after 2 steps on one
     assert checkpoint(run)["iteration"] == 2
     assert_same_weights(

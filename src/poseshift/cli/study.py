@@ -112,16 +112,17 @@ def run(
     result = run_study(
         load_plan(plan, project),
         out,
-        backend,
-        address,
-        cpus_per_run,
-        gpus_per_run,
-        max_parallel,
-        retry_failed,
+        backend=backend,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        max_parallel=max_parallel,
+        retry_failed=retry_failed,
     )
     console.print(
         f"{len(result.done)} runs done now, {len(result.skipped)} already done or skipped, "
         f"{len(result.failed)} failed; results in {out / 'results.csv'}"
     )
-    if result.failed:
+    if result.failed:  # a study with failed runs is not a success (scripts and CI see it)
         console.print(f"failed runs (see {out}/status.csv): {', '.join(result.failed)}")
+        raise typer.Exit(1)
