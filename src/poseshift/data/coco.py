@@ -8,7 +8,6 @@ Import: the reverse, copying images into ``labeled-data/<group>/``.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -16,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from poseshift.data.project import PoseDataset, image_size, write_project
+from poseshift.data.coco_file import CocoKeypoints, read_coco
+from poseshift.data.images import image_size
+from poseshift.data.project import PoseDataset, write_project
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import safe_child, write_json_atomic
 
@@ -80,55 +81,8 @@ def export_coco(dataset: PoseDataset, out_json: str | Path) -> Path:
 # ----------------------------------------------------------------------------- import
 
 
-def _load_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PoseshiftError(f"COCO file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PoseshiftError(f"COCO file {path} is not valid JSON: {exc}") from None
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise PoseshiftError(f"COCO file {path}: key {key!r} is missing or not a list")
-    return data
-
-
-def _category(data: dict, path: Path) -> dict:
-    with_keypoints = [c for c in data["categories"] if c.get("keypoints")]
-    if len(with_keypoints) != 1:
-        raise PoseshiftError(
-            f"COCO file {path}: expected exactly one category with 'keypoints', found "
-            f"{len(with_keypoints)}; several animal species are not supported yet"
-        )
-    return with_keypoints[0]
-
-
-def _keypoints_by_image(data: dict, category: dict, path: Path) -> dict[int, np.ndarray]:
-    n_parts = len(category["keypoints"])
-    by_image: dict[int, np.ndarray] = {}
-    for ann in data["annotations"]:
-        if ann.get("category_id") != category["id"]:
-            continue
-        flat = ann.get("keypoints")
-        if not isinstance(flat, list) or len(flat) != 3 * n_parts:
-            raise PoseshiftError(
-                f"COCO file {path}: annotation id {ann.get('id')} needs {3 * n_parts} keypoint "
-                f"values (x, y, v for {n_parts} keypoints)"
-            )
-        if ann.get("image_id") in by_image:
-            raise PoseshiftError(
-                f"COCO file {path}: image id {ann.get('image_id')} has several annotations; "
-                "multi-animal data is not supported yet"
-            )
-        triples = np.asarray(flat, dtype=np.float64).reshape(n_parts, 3)
-        points = triples[:, :2].astype(np.float32)
-        points[triples[:, 2] == 0] = np.nan  # visibility 0: not labeled
-        by_image[ann["image_id"]] = points
-    return by_image
-
-
-def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str, Path]:
-    """(group, file name, target path under ``labeled``) of an image in the new project.
+def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str]:
+    """(group, file name) of an image in the new project's ``labeled`` folder.
 
     Both names come from the JSON: each must be one plain name so that the copy lands in
     ``labeled-data/<group>/`` and nowhere else (no '..', absolute paths or backslashes).
@@ -140,8 +94,40 @@ def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str, Path
     group = image.get("group") or (parts[-2] if len(parts) > 1 else "coco")
     where = f"COCO file {path}: image id {image.get('id')}"
     folder = safe_child(labeled, group, f"{where} group")
-    target = safe_child(folder, parts[-1], f"{where} file name")
-    return str(group), parts[-1], target
+    safe_child(folder, parts[-1], f"{where} file name")
+    return str(group), parts[-1]
+
+
+def _plan_copies(
+    coco: CocoKeypoints, coco_json: Path, images_dir: Path, labeled: Path
+) -> list[tuple[Path, str, tuple[int, int]]]:
+    """(source file, name in the project, size) of every image, all checked before copying."""
+    plan, taken = [], set()
+    for image in coco.images:
+        group, name = _destination(image, coco_json, labeled)
+        source = images_dir / image["file_name"]
+        if not source.is_file():
+            source = images_dir / name
+        if not source.is_file():
+            raise PoseshiftError(
+                f"COCO file {coco_json}: image {image['file_name']!r} not found in "
+                f"{images_dir}; pass the folder the file_name paths are relative to"
+            )
+        relative = f"labeled-data/{group}/{name}"
+        if relative in taken:
+            raise PoseshiftError(f"COCO file {coco_json}: two images map to {relative}")
+        taken.add(relative)
+        size = image_size(source)
+        recorded = (image.get("width", size[0]), image.get("height", size[1]))
+        if recorded != size:
+            # Keypoints were placed on a picture of the recorded size: they would be wrong.
+            raise PoseshiftError(
+                f"COCO file {coco_json}: image id {image['id']!r} is recorded as "
+                f"{recorded[0]}x{recorded[1]} but {source} is {size[0]}x{size[1]}; "
+                "the keypoints belong to another version of the image"
+            )
+        plan.append((source, relative, size))
+    return plan
 
 
 def import_coco(
@@ -151,48 +137,28 @@ def import_coco(
     coco_json, images_dir, out_project = Path(coco_json), Path(images_dir), Path(out_project)
     if out_project.exists() and any(out_project.iterdir()):
         raise PoseshiftError(f"{out_project} exists and is not empty; choose a new folder")
-    data = _load_json(coco_json)
-    category = _category(data, coco_json)
-    by_image = _keypoints_by_image(data, category, coco_json)
-    bodyparts = [str(name) for name in category["keypoints"]]
-    skeleton = [(bodyparts[a - 1], bodyparts[b - 1]) for a, b in category.get("skeleton") or []]
-    scorer = (data.get("info") or {}).get("scorer") or scorer
+    coco = read_coco(coco_json)
+    scorer = coco.scorer or scorer
     # The scorer names the CollectedData_<scorer>.h5 files: check it before anything is written.
     safe_child(out_project, f"CollectedData_{scorer}", f"COCO file {coco_json}: info.scorer")
+    plan = _plan_copies(coco, coco_json, images_dir, out_project / "labeled-data")
+    unlabeled = np.full((len(coco.bodyparts), 2), np.nan, dtype=np.float32)
     out_project.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_project.name}.", dir=out_project.parent))
     try:
-        images, keypoints, groups, sizes = [], [], [], []
-        for image in data["images"]:
-            group, name, target = _destination(image, coco_json, staging / "labeled-data")
-            source = images_dir / image["file_name"]
-            if not source.is_file():
-                source = images_dir / name
-            if not source.is_file():
-                raise PoseshiftError(
-                    f"COCO file {coco_json}: image {image['file_name']!r} not found in "
-                    f"{images_dir}; pass the folder the file_name paths are relative to"
-                )
-            relative = f"labeled-data/{group}/{name}"
-            if target.exists():
-                raise PoseshiftError(f"COCO file {coco_json}: two images map to {relative}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-            images.append(relative)
-            groups.append(group)
-            sizes.append(image_size(target))
-            empty = np.full((len(bodyparts), 2), np.nan, dtype=np.float32)
-            keypoints.append(by_image.get(image.get("id"), empty))
+        for source, relative, _ in plan:
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, staging / relative)
         dataset = PoseDataset(
             root=staging,
             scorer=str(scorer),
-            bodyparts=bodyparts,
-            images=images,
-            keypoints=np.stack(keypoints) if keypoints else np.zeros((0, len(bodyparts), 2)),
-            groups=groups,
-            image_sizes=np.array(sizes, dtype=np.int64),
-            skeleton=skeleton,
-            task=str(category.get("name") or "coco"),
+            bodyparts=coco.bodyparts,
+            images=[relative for _, relative, _ in plan],
+            keypoints=np.stack([coco.keypoints.get(im["id"], unlabeled) for im in coco.images]),
+            groups=[relative.split("/")[1] for _, relative, _ in plan],
+            image_sizes=np.array([size for _, _, size in plan], dtype=np.int64),
+            skeleton=coco.skeleton,
+            task=coco.task,
         )
         write_project(dataset, project_path=out_project)
         if out_project.exists():

@@ -3,6 +3,9 @@
 A project becomes a :class:`PoseDataset`: image paths (relative to the project folder, as in
 DeepLabCut's index), keypoints ``(N, K, 2)`` float32 with NaN for unlabeled, and the group
 (video folder) of each image. Everything else in poseshift works on that table.
+
+The files themselves are read and checked in ``labels`` (CollectedData), ``project_config``
+(config.yaml) and ``images`` (frames); this module joins them and checks the whole.
 """
 
 from __future__ import annotations
@@ -14,15 +17,38 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from PIL import Image
 
-from poseshift.data.hdf import read_hdf_safely
+from poseshift.data.images import image_size, read_image
+from poseshift.data.labels import (
+    COLUMN_LEVELS,
+    HDF_KEY,
+    find_label_files,
+    labels_frame,
+    labels_to_array,
+    read_labels,
+    write_labels,
+)
+from poseshift.data.project_config import read_config, read_skeleton, write_config
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import safe_child, write_atomic, write_text_atomic
 
-HDF_KEY = "df_with_missing"
-COLUMN_LEVELS = ["scorer", "bodyparts", "coords"]
+# Other modules import these from here: the project's one public face.
+__all__ = [
+    "COLUMN_LEVELS",
+    "HDF_KEY",
+    "PoseDataset",
+    "group_of",
+    "image_size",
+    "labels_frame",
+    "labels_to_array",
+    "load_project",
+    "read_config",
+    "read_group_map",
+    "read_image",
+    "read_labels",
+    "write_config",
+    "write_labels",
+    "write_project",
+]
 
 
 @dataclass
@@ -85,202 +111,47 @@ class PoseDataset:
         return np.array([position[name] for name in images], dtype=np.int64)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image fully (so truncated files fail here, not inside training)."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise PoseshiftError(
-            f"image {path} is listed in the labels but missing on disk: restore it or "
-            "remove its row from the CollectedData file"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise PoseshiftError(
-            f"image {path} cannot be decoded ({exc}): it is truncated or not an image; "
-            "replace it or remove its row from the CollectedData file"
-        ) from None
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height), decoding the whole file to catch truncation."""
-    image = read_image(path)
-    return image.shape[1], image.shape[0]
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def read_config(project: Path) -> dict:
-    config_path = project / "config.yaml"
-    if not project.is_dir():
-        raise PoseshiftError(f"project folder {project} does not exist")
-    if not config_path.is_file():
-        raise PoseshiftError(
-            f"no config.yaml in {project}: point to a DeepLabCut project folder "
-            "(the one holding config.yaml and labeled-data/)"
-        )
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        first_line = str(exc).splitlines()[0]
-        raise PoseshiftError(f"{config_path} is not valid YAML: {first_line}") from None
-    if not isinstance(config, dict):
-        raise PoseshiftError(f"{config_path} must be a YAML mapping with keys scorer, bodyparts")
-    if config.get("multianimalproject"):
-        raise PoseshiftError(
-            f"{config_path}: multi-animal projects are not supported yet; "
-            "use a single-animal DeepLabCut project"
-        )
-    for key in ("scorer", "bodyparts"):
-        if not config.get(key):
-            raise PoseshiftError(f"{config_path}: key {key!r} is missing or empty")
-    if not isinstance(config["bodyparts"], list):
-        raise PoseshiftError(
-            f"{config_path}: 'bodyparts' must be a list of names, got {config['bodyparts']!r}"
-        )
-    # DeepLabCut's examples ship a placeholder project_path: the folder itself is the truth.
-    config["project_path"] = str(project.resolve())
-    return config
-
-
-def _skeleton(config: dict, bodyparts: list[str], config_path: Path) -> list[tuple[str, str]]:
-    pairs = []
-    for pair in config.get("skeleton") or []:
-        if not (isinstance(pair, list | tuple) and len(pair) == 2):
-            raise PoseshiftError(f"{config_path}: skeleton entry {pair!r} must be a pair of names")
-        unknown = [name for name in pair if name not in bodyparts]
-        if unknown:
-            raise PoseshiftError(
-                f"{config_path}: skeleton entry {pair!r} names unknown bodypart {unknown[0]!r}"
-            )
-        pairs.append((str(pair[0]), str(pair[1])))
-    return pairs
-
-
-# ----------------------------------------------------------------------------- labels
-
-
-def read_labels(path: Path) -> pd.DataFrame:
-    """One CollectedData file (.h5 or .csv) as a DataFrame with string image-path index."""
-    if path.suffix == ".h5":
-        # Never pd.read_hdf directly: a crafted file would unpickle (run code) on reading.
-        frame = read_hdf_safely(
-            path,
-            what="DeepLabCut label file",
-            fix="re-export it from DeepLabCut or delete it to use the .csv",
-        )
-    else:
-        frame = _read_labels_csv(path)
-    _check_columns(frame, path)
-    frame.index = _index_as_paths(frame.index, path)
-    duplicated = frame.index[frame.index.duplicated()]
-    if len(duplicated):
-        raise PoseshiftError(
-            f"{path}: image {duplicated[0]!r} appears in more than one row; keep one row per image"
-        )
-    return frame.astype("float64")
-
-
-def _read_labels_csv(path: Path) -> pd.DataFrame:
-    try:
-        head = pd.read_csv(path, header=None, nrows=3, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PoseshiftError(f"{path}: not a readable CSV ({exc})") from None
-    labels = head.iloc[:, 0].fillna("").tolist() if len(head.columns) else []
-    if labels[:3] != COLUMN_LEVELS:
-        raise PoseshiftError(
-            f"{path}: wrong header; a DeepLabCut label CSV starts with three header rows "
-            f"named scorer, bodyparts, coords (found {labels[:3]}): re-export it from DeepLabCut"
-        )
-    # DeepLabCut >= 2.2 writes the index as three columns (labeled-data, video, image).
-    n_index = int((head.iloc[0].fillna("") == "").sum() + 1)
-    # Read the body on its own: with header=[0, 1, 2], pandas takes an all-empty first data
-    # row (a frame with no labels) for a row of index names and drops it.
-    frame = pd.read_csv(path, header=None, skiprows=3, index_col=list(range(n_index)))
-    frame.index.names = [None] * n_index
-    frame.columns = pd.MultiIndex.from_arrays(
-        [head.iloc[level, n_index:].tolist() for level in range(3)], names=COLUMN_LEVELS
-    )
-    return frame
-
-
-def _check_columns(frame: pd.DataFrame, path: Path) -> None:
-    columns = frame.columns
-    if columns.nlevels != 3:
-        raise PoseshiftError(
-            f"{path}: expected 3 column levels (scorer, bodyparts, coords), found "
-            f"{columns.nlevels}; multi-animal files (with 'individuals') are not supported yet"
-        )
-    coords = set(columns.get_level_values(-1))
-    if not {"x", "y"} <= coords or not coords <= {"x", "y", "likelihood"}:
-        raise PoseshiftError(f"{path}: coords must be x and y, found {sorted(coords)}")
-    if columns.get_level_values(0).nunique() != 1:
-        raise PoseshiftError(f"{path}: more than one scorer in the columns")
-
-
-def _index_as_paths(index: pd.Index, path: Path) -> pd.Index:
-    if index.nlevels > 1:  # DeepLabCut >= 2.2: ("labeled-data", video, image)
-        return pd.Index(["/".join(str(part) for part in row) for row in index])
-    return pd.Index([str(name).replace("\\", "/") for name in index])
-
-
-def labels_to_array(frame: pd.DataFrame, bodyparts: Sequence[str], path: Path) -> np.ndarray:
-    """(N, K, 2) float32 keypoints in config order; bodyparts must match the config."""
-    found = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
-    if set(found) != set(bodyparts):
-        extra = sorted(set(found) - set(bodyparts))
-        missing = sorted(set(bodyparts) - set(found))
-        raise PoseshiftError(
-            f"{path}: bodyparts differ from config.yaml (only in labels: {extra}, only in "
-            f"config: {missing}); make config.yaml's bodyparts match the labeled data"
-        )
-    scorer = frame.columns.get_level_values(0)[0]
-    values = [frame[(scorer, part, coord)].to_numpy() for part in bodyparts for coord in "xy"]
-    return np.stack(values, axis=1).reshape(len(frame), len(bodyparts), 2).astype(np.float32)
-
-
-def find_label_files(project: Path, scorer: str) -> list[Path]:
-    """One CollectedData file per video folder, preferring .h5 (DeepLabCut's own choice)."""
-    labeled = project / "labeled-data"
-    files = []
-    for folder in sorted(p for p in labeled.glob("*") if p.is_dir()):
-        if folder.name.endswith("_labeled"):  # DeepLabCut's check_labels output
-            continue
-        h5 = folder / f"CollectedData_{scorer}.h5"
-        csv = h5.with_suffix(".csv")
-        if h5.is_file() or csv.is_file():
-            files.append(h5 if h5.is_file() else csv)
-    if not files:
-        raise PoseshiftError(
-            f"no labeled-data/*/CollectedData_{scorer}.h5 or .csv in {project}: "
-            "label frames in DeepLabCut first, or check 'scorer' in config.yaml"
-        )
-    return files
-
-
 # ----------------------------------------------------------------------------- project
 
 
 def load_project(project: str | Path, group_map: dict[str, str] | None = None) -> PoseDataset:
-    """Read a single-animal DeepLabCut project; every image is checked on disk.
+    """Read a single-animal DeepLabCut project; every file is checked before any work.
 
+    Refused in one line: a bad config.yaml or label file, an image listed twice or missing on
+    disk, and a project without a single labeled keypoint (nothing to train or evaluate).
     ``group_map`` maps a video folder name (or an image path) to a group; by default the
     group of an image is its video folder, which for Horse-30 is one horse.
     """
     root = Path(project)
     config = read_config(root)
     bodyparts = [str(b) for b in config["bodyparts"]]
-    images, arrays = [], []
+    images: list[str] = []
+    arrays = []
+    source: dict[str, Path] = {}  # image -> the label file that lists it
     for path in find_label_files(root, str(config["scorer"])):
         frame = read_labels(path)
-        images.extend(frame.index)
         arrays.append(labels_to_array(frame, bodyparts, path))
-    if not images:
-        raise PoseshiftError(f"{root}: the CollectedData files hold no rows; label some frames")
+        for name in frame.index:
+            if name in source:
+                raise PoseshiftError(
+                    f"image {name!r} is labeled in both {source[name]} and {path}; "
+                    "keep its row in one CollectedData file"
+                )
+            if not (root / name).is_file():
+                raise PoseshiftError(
+                    f"{path}: row {name!r} names an image missing on disk ({root / name}): "
+                    "restore the image or remove its row"
+                )
+            source[name] = path
+        images.extend(frame.index)
     keypoints = np.concatenate(arrays)
     sizes = np.array([image_size(root / name) for name in images], dtype=np.int64)
     _unlabel_outside(keypoints, sizes, images, bodyparts, root)
+    if np.isnan(keypoints).all():
+        raise PoseshiftError(
+            f"{root}: none of the {len(images)} frames has a labeled keypoint (inside its "
+            "image); label frames in DeepLabCut first: there is nothing to train or evaluate"
+        )
     _warn_unlabeled_frames(keypoints, images, root)
     groups = [group_of(name, group_map) for name in images]
     return PoseDataset(
@@ -291,7 +162,7 @@ def load_project(project: str | Path, group_map: dict[str, str] | None = None) -
         keypoints=keypoints,
         groups=groups,
         image_sizes=sizes,
-        skeleton=_skeleton(config, bodyparts, root / "config.yaml"),
+        skeleton=read_skeleton(config, bodyparts, root / "config.yaml"),
         task=str(config.get("Task") or root.name),
         config=config,
     )
@@ -355,80 +226,6 @@ def _warn_unlabeled_frames(keypoints: np.ndarray, images: list[str], root: Path)
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-def labels_frame(
-    scorer: str,
-    bodyparts: Sequence[str],
-    images: Sequence[str],
-    keypoints: np.ndarray,
-    index_style: str = "tuple",
-) -> pd.DataFrame:
-    """The DataFrame DeepLabCut stores: columns scorer/bodyparts/coords, one row per image.
-
-    ``index_style="tuple"`` is DeepLabCut >= 2.2's 3-level row index; ``"path"`` the older
-    single path string. DeepLabCut reads both.
-    """
-    columns = pd.MultiIndex.from_product(
-        [[scorer], list(bodyparts), ["x", "y"]], names=COLUMN_LEVELS
-    )
-    values = np.asarray(keypoints, dtype=np.float64).reshape(len(images), -1)
-    if index_style == "tuple":
-        index = pd.MultiIndex.from_tuples([tuple(name.split("/", 2)) for name in images])
-    elif index_style == "path":
-        index = pd.Index(list(images))
-    else:
-        raise PoseshiftError(f"index_style must be 'tuple' or 'path', got {index_style!r}")
-    return pd.DataFrame(values, index=index, columns=columns)
-
-
-def write_labels(folder: Path, frame: pd.DataFrame) -> tuple[Path, Path]:
-    """Write CollectedData_<scorer>.h5 and .csv atomically, as DeepLabCut does."""
-    scorer = frame.columns.get_level_values(0)[0]
-    # The scorer comes from config.yaml or a COCO file: it must not lead out of the folder.
-    h5 = safe_child(folder, f"CollectedData_{scorer}", "scorer name", suffix=".h5")
-    csv = h5.with_suffix(".csv")
-    write_atomic(h5, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))
-    write_atomic(csv, lambda tmp: frame.to_csv(tmp))
-    return h5, csv
-
-
-def write_config(
-    root: Path,
-    scorer: str,
-    bodyparts: Sequence[str],
-    videos: Sequence[str],
-    skeleton: Sequence[tuple[str, str]] = (),
-    task: str = "poseshift",
-    extra: dict | None = None,
-) -> Path:
-    """A config.yaml with the keys DeepLabCut needs for a single-animal project."""
-    config = {
-        "Task": task,
-        "scorer": scorer,
-        "date": "poseshift",
-        "multianimalproject": False,
-        "identity": None,
-        "project_path": str(Path(root).resolve()),
-        "video_sets": {f"videos/{v}.mp4": {"crop": "0, 0, 0, 0"} for v in videos},
-        "bodyparts": list(bodyparts),
-        "start": 0,
-        "stop": 1,
-        "numframes2pick": 20,
-        "skeleton": [list(pair) for pair in skeleton],
-        "skeleton_color": "black",
-        "pcutoff": 0.6,
-        "dotsize": 8,
-        "alphavalue": 0.7,
-        "colormap": "rainbow",
-        "TrainingFraction": [0.95],
-        "iteration": 0,
-        "default_net_type": "resnet_50",
-        "snapshotindex": -1,
-        "batch_size": 8,
-        **(extra or {}),
-    }
-    return write_text_atomic(Path(root) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
 def write_project(

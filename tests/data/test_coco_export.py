@@ -1,8 +1,10 @@
-"""COCO keypoints: lossless round trip project -> json -> project, and bad files."""
+"""COCO keypoints: export layout and the lossless round trip project -> json -> project.
+
+Bad COCO files are in tests/bad_inputs/test_coco.py.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,6 @@ from hypothesis import strategies as st
 from conftest import make_project
 from poseshift.data.coco import export_coco, import_coco, to_coco
 from poseshift.data.project import load_project
-from poseshift.errors import PoseshiftError
 
 
 def test_export_layout(tiny_project: Path) -> None:
@@ -52,33 +53,3 @@ def test_round_trip_is_lossless(tmp_path_factory, mask: list[bool], seed: int) -
     assert back.root == root / "dst"
     for name in original.images:
         assert (root / "dst" / name).read_bytes() == (root / "src" / name).read_bytes()
-
-
-def _write(path: Path, data: dict) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
-
-def test_bad_coco_files(tmp_path: Path, tiny_project: Path) -> None:
-    good = to_coco(load_project(tiny_project))
-    with pytest.raises(PoseshiftError, match="key 'annotations' is missing"):
-        import_coco(
-            _write(tmp_path / "a.json", {"images": [], "categories": []}),
-            tiny_project,
-            tmp_path / "o1",
-        )
-    bad = json.loads(json.dumps(good))
-    bad["annotations"][0]["keypoints"] = [1, 2]
-    with pytest.raises(PoseshiftError, match=r"annotation id 1 needs 9 keypoint values"):
-        import_coco(_write(tmp_path / "b.json", bad), tiny_project, tmp_path / "o2")
-    two = json.loads(json.dumps(good))
-    two["annotations"].append({**two["annotations"][0], "id": 99})
-    with pytest.raises(PoseshiftError, match="image id 1 has several annotations"):
-        import_coco(_write(tmp_path / "c.json", two), tiny_project, tmp_path / "o3")
-    with pytest.raises(PoseshiftError, match=r"image 'labeled-data/video0/img000.png' not found"):
-        import_coco(_write(tmp_path / "d.json", good), tmp_path / "empty", tmp_path / "o4")
-    (tmp_path / "e.json").write_text("{not json")
-    with pytest.raises(PoseshiftError, match="is not valid JSON"):
-        import_coco(tmp_path / "e.json", tiny_project, tmp_path / "o5")
-    # Nothing half-written: no output folders, no staging leftovers.
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".o", "o"))]

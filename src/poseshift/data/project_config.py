@@ -1,0 +1,158 @@
+"""A DeepLabCut project's ``config.yaml``: read it with every key poseshift uses checked.
+
+Checked: the file exists and is a YAML mapping; ``scorer`` is a plain name (it names the
+CollectedData files); ``bodyparts`` is a non-empty list of distinct names; ``skeleton``
+pairs name bodyparts; ``TrainingFraction`` is a list of numbers strictly between 0 and 1. A
+single number (``TrainingFraction: 0.95``) is read as the list ``[0.95]``: it can only mean
+that, and hand-written configs often have it (DeepLabCut itself would fail on it later).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from poseshift.errors import PoseshiftError
+from poseshift.fsutil import safe_child, write_text_atomic
+
+
+def read_config(project: Path) -> dict:
+    """The checked config.yaml of ``project``; ``project_path`` is set to the folder itself."""
+    config_path = project / "config.yaml"
+    if not project.is_dir():
+        raise PoseshiftError(f"project folder {project} does not exist")
+    if not config_path.is_file():
+        raise PoseshiftError(
+            f"no config.yaml in {project}: point to a DeepLabCut project folder "
+            "(the one holding config.yaml and labeled-data/)"
+        )
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise PoseshiftError(f"{config_path} is not valid YAML: {first_line}") from None
+    except UnicodeDecodeError:
+        raise PoseshiftError(f"{config_path} is not a text (UTF-8) file: restore it") from None
+    if not isinstance(config, dict):
+        raise PoseshiftError(f"{config_path} must be a YAML mapping with keys scorer, bodyparts")
+    if config.get("multianimalproject"):
+        raise PoseshiftError(
+            f"{config_path}: multi-animal projects are not supported yet; "
+            "use a single-animal DeepLabCut project"
+        )
+    _check_scorer(config, config_path)
+    _check_bodyparts(config, config_path)
+    if "TrainingFraction" in config:
+        config["TrainingFraction"] = _training_fractions(config["TrainingFraction"], config_path)
+    # DeepLabCut's examples ship a placeholder project_path: the folder itself is the truth.
+    config["project_path"] = str(project.resolve())
+    return config
+
+
+def _check_scorer(config: dict, config_path: Path) -> None:
+    scorer = config.get("scorer")
+    if scorer is None or scorer == "":
+        raise PoseshiftError(f"{config_path}: key 'scorer' is missing or empty")
+    if not isinstance(scorer, str | int) or isinstance(scorer, bool):
+        raise PoseshiftError(f"{config_path}: 'scorer' must be a name, got {scorer!r}")
+    # It names labeled-data/<video>/CollectedData_<scorer>.h5: one plain file name.
+    safe_child(config_path.parent, f"CollectedData_{scorer}", f"{config_path}: scorer")
+
+
+def _check_bodyparts(config: dict, config_path: Path) -> None:
+    bodyparts = config.get("bodyparts")
+    if not bodyparts:
+        raise PoseshiftError(f"{config_path}: key 'bodyparts' is missing or empty")
+    if not isinstance(bodyparts, list):
+        raise PoseshiftError(
+            f"{config_path}: 'bodyparts' must be a list of names, got {bodyparts!r}"
+        )
+    for name in bodyparts:
+        if not isinstance(name, str | int) or isinstance(name, bool) or name == "":
+            raise PoseshiftError(
+                f"{config_path}: bodypart {name!r} is not a name; list one name per bodypart"
+            )
+    names = [str(name) for name in bodyparts]
+    repeated = [name for i, name in enumerate(names) if name in names[:i]]
+    if repeated:
+        raise PoseshiftError(
+            f"{config_path}: bodypart {repeated[0]!r} is listed twice in 'bodyparts'; "
+            "each bodypart needs its own name"
+        )
+
+
+def _training_fractions(value: object, config_path: Path) -> list[float]:
+    """``TrainingFraction`` as a checked list of floats."""
+    fractions = [value] if isinstance(value, numbers.Real) else value
+    if not isinstance(fractions, list) or not fractions:
+        raise PoseshiftError(
+            f"{config_path}: 'TrainingFraction' must be a list of fractions like [0.95], "
+            f"got {value!r}"
+        )
+    for fraction in fractions:
+        if (
+            not isinstance(fraction, numbers.Real)
+            or isinstance(fraction, bool)
+            or not 0 < fraction < 1
+        ):
+            raise PoseshiftError(
+                f"{config_path}: TrainingFraction {fraction!r} must be a number strictly "
+                "between 0 and 1 (0.95 trains on 95 % of the frames)"
+            )
+    return [float(fraction) for fraction in fractions]
+
+
+def read_skeleton(config: dict, bodyparts: list[str], config_path: Path) -> list[tuple[str, str]]:
+    """config.yaml's ``skeleton`` as bodypart-name pairs; unknown names are refused."""
+    pairs = []
+    for pair in config.get("skeleton") or []:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise PoseshiftError(f"{config_path}: skeleton entry {pair!r} must be a pair of names")
+        unknown = [name for name in pair if name not in bodyparts]
+        if unknown:
+            raise PoseshiftError(
+                f"{config_path}: skeleton entry {pair!r} names unknown bodypart {unknown[0]!r}"
+            )
+        pairs.append((str(pair[0]), str(pair[1])))
+    return pairs
+
+
+def write_config(
+    root: Path,
+    scorer: str,
+    bodyparts: Sequence[str],
+    videos: Sequence[str],
+    skeleton: Sequence[tuple[str, str]] = (),
+    task: str = "poseshift",
+    extra: dict | None = None,
+) -> Path:
+    """A config.yaml with the keys DeepLabCut needs for a single-animal project."""
+    config = {
+        "Task": task,
+        "scorer": scorer,
+        "date": "poseshift",
+        "multianimalproject": False,
+        "identity": None,
+        "project_path": str(Path(root).resolve()),
+        "video_sets": {f"videos/{v}.mp4": {"crop": "0, 0, 0, 0"} for v in videos},
+        "bodyparts": list(bodyparts),
+        "start": 0,
+        "stop": 1,
+        "numframes2pick": 20,
+        "skeleton": [list(pair) for pair in skeleton],
+        "skeleton_color": "black",
+        "pcutoff": 0.6,
+        "dotsize": 8,
+        "alphavalue": 0.7,
+        "colormap": "rainbow",
+        "TrainingFraction": [0.95],
+        "iteration": 0,
+        "default_net_type": "resnet_50",
+        "snapshotindex": -1,
+        "batch_size": 8,
+        **(extra or {}),
+    }
+    return write_text_atomic(Path(root) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
