@@ -9,7 +9,7 @@ import sys
 
 from poseshift.study.analysis import StudyTables
 from poseshift.study.claims import check_claims
-from poseshift.study.demo import pretraining_sentence, summary
+from poseshift.demo import pretraining_sentence, summary
 
 
 def main(study_dir: str) -> None:

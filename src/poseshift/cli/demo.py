@@ -17,6 +17,6 @@ def demo(
     ),
 ) -> None:
     """Run a small robustness study on the CPU and show the real-data workflow."""
-    from poseshift.study.demo import run_demo
+    from poseshift.demo import run_demo
 
     run_demo(out, quick, openfield)
