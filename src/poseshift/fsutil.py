@@ -128,3 +128,23 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
     resolved = Path(path).resolve()
     stat = resolved.stat()
     return {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str) -> Path:
+    """Refuse, before any work, an output folder that cannot be one or cannot be written.
+
+    ``path`` may not exist yet: then its nearest existing parent must be a writable folder.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PoseshiftError(f"{option} {path} is a file, not a folder; give a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PoseshiftError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PoseshiftError(
+            f"{option} {path}: {existing} is not writable; choose a folder you can write to"
+        )
+    return path

@@ -127,13 +127,10 @@ def preset_path(name_or_path: str) -> Path:
 
 
 def _merge(base: dict, overrides: Mapping[str, Any]) -> dict:
-    """``overrides`` over ``base``; nested mappings (``augment``) merge key by key."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
-        else:
-            merged[key] = value
+    """``overrides`` over ``base``; ``augment`` merges key by key (other values replace)."""
+    merged = {**base, **overrides}
+    if isinstance(base.get("augment"), Mapping) and isinstance(overrides.get("augment"), Mapping):
+        merged["augment"] = {**base["augment"], **overrides["augment"]}
     return merged
 
 

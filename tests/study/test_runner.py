@@ -161,3 +161,14 @@ def test_a_done_run_of_a_changed_preset_is_not_skipped_silently(tmp_path: Path) 
     with pytest.raises(PoseshiftError, match=message):
         run_study(load_plan(path), out, show_progress=False)
     assert (out / "plan.yaml").read_text() == recorded  # refused before any work
+
+
+def test_study_cli_exits_1_when_a_run_failed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from poseshift.cli import app
+
+    path = write_plan(tmp_path, [str(tmp_path / "missing.pth")])
+    result = CliRunner().invoke(app, ["study", "run", str(path), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 1, result.output
+    assert "failed runs" in result.output

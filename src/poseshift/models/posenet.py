@@ -54,13 +54,18 @@ class PoseNet(nn.Module):
         self.head = DeconvHead(self.backbone.feature_info.channels()[-1], num_keypoints)
         self.mean = tuple(float(v) for v in self.origin.mean)
         self.std = tuple(float(v) for v in self.origin.std)
+        # On the network's device, so normalizing costs no host-to-device copy per batch;
+        # not saved (the config holds them).
+        self.register_buffer("pixel_mean", torch.tensor(self.mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(self.std).view(3, 1, 1), persistent=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """(..., 3, H, W) uint8 images, or floats in [0, 1], to the backbone's input scale."""
+        """(..., 3, H, W) uint8 images, or floats in [0, 1], to the backbone's input scale.
+
+        The one input normalization: training and every prediction path use it.
+        """
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
-        return (x - mean) / std
+        return (x - self.pixel_mean) / self.pixel_std
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(images)[-1]

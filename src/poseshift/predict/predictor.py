@@ -51,9 +51,6 @@ class Predictor:
         # channels_last is faster on CUDA and with oneDNN on CPU alike (benchmarks/).
         self.memory_format = torch.channels_last
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
-        # Constants live on the device: a per-batch host-to-device copy would stall CUDA.
-        self.mean = torch.tensor(model.mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(model.std, device=self.device).view(1, 3, 1, 1)
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # one input size per video
         if compile is None:  # measured on CPU only; on CUDA compile when asked
@@ -126,11 +123,10 @@ class Predictor:
         """(B, H, W, 3) uint8 frames already at input size to (B, K, 3) poses on the device.
 
         ``scale`` (2,) or (B, 2) maps input pixels back to original pixels. The uint8 frames
-        travel to the device (4x less than floats) and are normalized there, exactly as
-        ``PoseNet.normalize`` does.
+        travel to the device (4x less than floats) and are normalized there.
         """
         images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        outputs = self.forward((images.float() / 255.0 - self.mean) / self.std)
+        outputs = self.forward(self.model.normalize(images))
         return self.codec.decode(outputs["scoremaps"], outputs["locref"], scale=scale)
 
     def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
-from poseshift.fsutil import file_identity, write_atomic
+from poseshift.fsutil import check_output_dir, file_identity, write_atomic
 from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video
 from poseshift.predict.outputs import (
     check_outputs,
@@ -72,7 +73,12 @@ def predict_video(
     batches = FrameBatches(info.path, batch_size, size, max_frames, pin_memory=predictor.cuda)
     total = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
     chunks = [torch.zeros(0, predictor.num_keypoints, 3, device=predictor.device)]
-    predictor.warm_up(batch_size, size)
+    if show_progress and predictor.network is not predictor.model:  # seconds of silence else
+        with Console(stderr=True).status(
+            f"compiling the network for {size[0]}x{size[1]} frames (once per size)"
+        ):
+            predictor.warm_up(batch_size, size)
+    predictor.warm_up(batch_size, size)  # a no-op once warm
     with _Progress(info.path.name, total, show_progress) as (progress, task):
         start, done = time.perf_counter(), 0
         for batch in batches:
@@ -144,6 +150,8 @@ def analyze_videos(
     iteration = run.choose_snapshot(snapshot)
     bodyparts = run.bodyparts()
     infos = [probe_video(v) for v in videos]
+    for folder in {Path(dest)} if dest else {info.path.parent for info in infos}:
+        check_output_dir(folder, "--dest")  # before a whole video is analyzed
     scorer = run.scorer(iteration, spec)
     outputs = [output_path(info.path, scorer, dest) for info in infos]
     check_outputs([i.path for i in infos], outputs, overwrite)

@@ -18,7 +18,7 @@ import yaml
 
 from poseshift.config import to_dict
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_text_atomic
+from poseshift.fsutil import check_output_dir, write_atomic, write_text_atomic
 from poseshift.models.backbones import BACKBONES
 from poseshift.run import RunDir
 from poseshift.spec import init_label
@@ -129,7 +129,7 @@ def run_study(
     retry_failed: bool = False,
     show_progress: bool = True,
 ) -> StudyResult:
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, "--out")
     executor = make_backend(
         backend,
         address=address,

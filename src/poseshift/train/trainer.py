@@ -27,7 +27,7 @@ from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.splits import Split, default_split, load_split
 from poseshift.device import autocast_dtype, device_name, dtype_name, pick_device
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_json_atomic
+from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
@@ -184,7 +184,7 @@ def train(
     several processes it runs here, for each logged iteration, and a KeyboardInterrupt makes
     every rank stop after the same iteration.
     """
-    run = RunDir(run_dir)
+    run = RunDir(check_output_dir(run_dir, "--out"))
     validate_spec(spec)  # before any work: a typo must not claim the run directory
     device = pick_device(spec.execution.device)
     world = distributed.world_size(spec.execution.devices)
