@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sys
 
+from poseshift.demo import pretraining_sentence, summary
 from poseshift.study.analysis import StudyTables
 from poseshift.study.claims import check_claims
-from poseshift.demo import pretraining_sentence, summary
 
 
 def main(study_dir: str) -> None:
