@@ -46,3 +46,9 @@ def test_study_out_that_is_a_file(tmp_path: Path) -> None:
     out = tmp_path / "study"
     out.write_text("")
     assert "is a file, not a folder" in cli_refuses(["study", "run", "demo", "--out", out], out)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_snapshot_that_is_no_iteration(run: Path, command: str) -> None:
+    line = cli_refuses([command, run, "--snapshot", "latest"], "latest")
+    assert "'last'" in line

@@ -17,15 +17,6 @@ PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on 
 COMPILE_HELP = "torch.compile the network (default: on CPU; faster after a one-off compile)."
 
 
-def _snapshot(text: str) -> str | int:
-    if text == "last":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise typer.BadParameter(f"--snapshot takes 'last' or an iteration, got {text!r}") from None
-
-
 def analyze(
     run_dir: Path = typer.Argument(..., help=RUN_HELP),
     videos: list[Path] = typer.Argument(..., help="Video files to analyze."),
@@ -50,7 +41,7 @@ def analyze(
         resize=parse_size(resize),
         device=device,
         dest=dest,
-        snapshot=_snapshot(snapshot),
+        snapshot=snapshot,
         precision=precision,
         overwrite=overwrite,
         compile=compile,
@@ -80,7 +71,7 @@ def label_video(
         video,
         pcutoff=pcutoff,
         dest=dest,
-        snapshot=_snapshot(snapshot),
+        snapshot=snapshot,
         batch_size=batch_size,
         device=device,
         precision=precision,
@@ -97,5 +88,5 @@ def export(
     """Write RUN_DIR/export/<scorer>.onnx or .pt, with preprocessing in <that file>.json."""
     from poseshift.predict.export import export_run, recipe_path
 
-    path = export_run(run_dir, format=format, snapshot=_snapshot(snapshot))
+    path = export_run(run_dir, format=format, snapshot=snapshot)
     console.print(f"model in {path}; preprocessing and decoding in {recipe_path(path)}")
