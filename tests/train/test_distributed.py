@@ -148,7 +148,7 @@ def test_ctrl_c_on_one_rank_stops_all_after_the_same_step(
 
 
 def test_batch_one_refuses_several_devices(tiny_project: Path, tmp_path: Path) -> None:
-    paper = dataclasses.replace(resolve_settings("paper")[0], iterations=1)
+    paper, _ = resolve_settings("paper", {"iterations": 1})
     spec = spec_for(tiny_project, train=paper, preset="paper", devices=2)
     with pytest.raises(PoseshiftError, match=r"preset 'paper' trains with batch size 1"):
         train(spec, tmp_path / "run", show_progress=False)
