@@ -67,6 +67,11 @@ class TrainConfig:
     pos_dist_thresh: float = 17.0
     locref_stdev: float = 7.2801
     locref_loss_weight: float = 0.05
+    # BatchNorm while training, per backbone family (resnet, mobilenetv2, efficientnet):
+    # "train" normalizes by batch statistics and updates the running averages; "frozen"
+    # uses the stored statistics in every forward pass while the affine scale and shift
+    # still learn (TF-slim's batch_norm with is_training=False). Families not named: train.
+    batchnorm: dict[str, Literal["train", "frozen"]] = field(default_factory=dict)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -239,6 +244,10 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
     ]
     for key, value, holds, rule in rules:
         _require(holds, where, key, rule, value)
+    from poseshift.models.backbones import FAMILIES
+
+    unknown = sorted(set(t.batchnorm) - set(FAMILIES))
+    _require(not unknown, where, "batchnorm", f"keyed by {', '.join(FAMILIES)}", unknown)
     if t.lr_schedule == "steps":
         _check_lr_steps(t.lr_steps, where)
 

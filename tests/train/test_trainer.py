@@ -11,6 +11,7 @@ import torch
 
 from conftest import TINY, spec_for
 from poseshift.errors import PoseshiftError
+from poseshift.models.posenet import load_posenet
 from poseshift.run import RunDir
 from poseshift.spec import resolve_settings
 from poseshift.train.schedule import learning_rate
@@ -103,3 +104,34 @@ def test_preset_typos_are_errors(tmp_path: Path) -> None:
         resolve_settings(str(path))
     with pytest.raises(PoseshiftError, match="unknown preset 'papr'"):
         resolve_settings("papr")[0]
+
+
+def _batchnorm_state(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Running means and BatchNorm scales of a snapshot's backbone, each concatenated."""
+    state = load_posenet(path).backbone.state_dict()
+    means = torch.cat([v for k, v in state.items() if k.endswith("running_mean")])
+    scales = torch.cat(
+        [state[k.replace("running_mean", "weight")] for k in state if k.endswith("running_mean")]
+    )
+    return means, scales
+
+
+@pytest.mark.parametrize("mode", ["train", "frozen"])
+def test_batchnorm_mode_per_family(tiny_project: Path, tmp_path: Path, mode: str) -> None:
+    recipe = dataclasses.replace(TINY, snapshots=[1, 6], batchnorm={"mobilenetv2": mode})
+    assert train(
+        spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False
+    ).finished
+    first, last = (_batchnorm_state(RunDir(tmp_path / "run").snapshot_path(i)) for i in (1, 6))
+    statistics_moved = not torch.equal(first[0], last[0])
+    assert statistics_moved == (mode == "train")
+    assert not torch.equal(first[1], last[1])  # the affine scale learns in both modes
+    if mode == "frozen":  # from scratch: the stored statistics are the initial ones
+        assert torch.count_nonzero(last[0]) == 0
+
+
+def test_batchnorm_of_an_unknown_family_is_refused(tiny_project: Path, tmp_path: Path) -> None:
+    recipe = dataclasses.replace(TINY, batchnorm={"resnets": "frozen"})
+    with pytest.raises(PoseshiftError, match="batchnorm must be keyed by resnet, mobilenetv2"):
+        train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()

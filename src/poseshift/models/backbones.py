@@ -29,6 +29,8 @@ from poseshift.errors import PoseshiftError
 from poseshift.models.origin import PYTORCH, TENSORFLOW, WeightsOrigin
 
 OUTPUT_STRIDE = 16
+# The paper's three families; how DeepLabCut-TF built them differs (docs/protocol.md).
+FAMILIES = ("resnet", "mobilenetv2", "efficientnet")
 _TIMM_CSV = "timm results/results-imagenet.csv"
 _HF = "https://huggingface.co/timm/"
 _DLI14 = "https://github.com/d-li14/mobilenetv2.pytorch/raw/master/pretrained/"
@@ -57,6 +59,11 @@ class Backbone:
     # The paper's value (its TF-slim weights), where it gives one: Methods 5.2, "modulates
     # the ImageNet accuracy from 60.3% to 71.8%" for MobileNetV2 0.35 ... 1.0.
     paper_top1: float | None = None
+
+    @property
+    def family(self) -> str:
+        """``resnet``, ``mobilenetv2`` or ``efficientnet`` (EfficientNet-Lite included)."""
+        return next(f for f in FAMILIES if self.name.startswith(f))
 
     @property
     def top1(self) -> float:

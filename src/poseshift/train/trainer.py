@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from poseshift.config import to_dict
 from poseshift.data.augment import Augmenter
@@ -28,6 +29,7 @@ from poseshift.data.splits import Split, default_split, load_split
 from poseshift.device import autocast_dtype, device_name, dtype_name, pick_device
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
+from poseshift.models.backbones import get_backbone
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
@@ -306,6 +308,10 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     memory = torch.channels_last if spec.execution.channels_last else torch.contiguous_format
     forward = ranks.parallel(model)
+    frozen = config.batchnorm.get(get_backbone(spec.backbone).family, "train") == "frozen"
+    batchnorm_layers = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     if spec.execution.compile:
         forward = torch.compile(forward)
 
@@ -316,6 +322,9 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
         images = model.normalize(images).contiguous(memory_format=memory)
         keypoints = keypoints.to(device, non_blocking=True)
         model.train()
+        if frozen:  # stored statistics in every forward pass; scale and shift still learn
+            for layer in batchnorm_layers:
+                layer.eval()
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             outputs = {name: out.float() for name, out in forward(images).items()}
         targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
