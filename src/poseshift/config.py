@@ -59,7 +59,7 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
             raise PoseshiftError(f"{where}: must be one of {list(args)}, got {value!r}")
         return value
     if dataclasses.is_dataclass(kind):
-        return from_dict(kind, value, where)
+        return from_dict(typing.cast(type, kind), value, where)
     if kind in (dict, list):  # untyped containers: checked where they are used
         if not isinstance(value, kind):
             raise PoseshiftError(f"{where}: expected a {kind.__name__}, got {value!r}")

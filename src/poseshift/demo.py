@@ -48,6 +48,7 @@ QUICK = DemoSettings(8, 6, (96, 64), 12, 4, 4, 24)
 def demo_plan(out: Path, settings: DemoSettings) -> Plan:
     """The shipped demo plan, resized."""
     plan = load_plan("demo", project=out / "synth")
+    assert plan.synth is not None  # the shipped demo plan generates its benchmark
     synth = dataclasses.replace(
         plan.synth,
         individuals=settings.individuals,
@@ -164,7 +165,10 @@ def cut_clip(video: Path, out: Path, frames: int) -> Path:
         raise PoseshiftError(f"cannot read video {video}")
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(
-        str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0])
+        str(out),
+        cv2.VideoWriter_fourcc(*"mp4v"),  # type: ignore[attr-defined]  # not in cv2 stubs
+        fps,
+        (frame.shape[1], frame.shape[0]),
     )
     for _ in range(frames):
         writer.write(frame)

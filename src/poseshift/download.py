@@ -125,6 +125,7 @@ def _receive(
                 f"{url} answered a range request with the wrong bytes "
                 f"({response.headers.get('Content-Range')!r}); delete {part} and try again"
             )
+        total: int | None
         total, mode = int(match[2]), "ab"
     elif response.status == 200:
         length = response.headers.get("Content-Length")

@@ -255,7 +255,7 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
 def _check_lr_steps(steps: dict[str, list[list[float]]], where: str) -> None:
     """Entries for both init kinds, each ``[lr > 0, until]`` with ``until`` increasing."""
     for kind in INITS:
-        entries = steps.get(kind)
+        entries = steps.get(kind) or []
         key = f"lr_steps.{kind}"
         _require(bool(entries), where, key, "a list of [lr, until_iteration]", entries)
         previous = 0.0

@@ -147,7 +147,7 @@ def extract_safely(
         # Headers and padding add to the file data: allow twice the cap before stopping.
         with open(archive, "rb") as raw, _decompressed(raw) as plain:
             stream = _CappedReader(plain, 2 * max_bytes + 16 * 1024 * 1024)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[arg-type]
+            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]  # a duck-typed stream
                 for member in tar:
                     members += 1
                     if members > max_members:

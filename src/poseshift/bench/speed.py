@@ -80,7 +80,7 @@ def synthetic_clip(path: Path, frames: int, size: tuple[int, int] = (640, 480)) 
     """A clip for end-to-end timing when no video is given (openfield's frame size)."""
     rng = np.random.default_rng(0)
     background = rng.integers(0, 200, (size[1], size[0], 3), dtype=np.uint8)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)  # type: ignore[attr-defined]  # missing from OpenCV's stubs
     for i in range(frames):
         frame = background.copy()
         cv2.circle(frame, (40 + (5 * i) % (size[0] - 80), size[1] // 2), 30, (255, 255, 255), -1)
@@ -113,7 +113,9 @@ def run_speed_benchmark(
     with tempfile.TemporaryDirectory(prefix="poseshift-speed-") as tmp:
         if "video" in modes and video is None:
             video = synthetic_clip(Path(tmp) / "synthetic.mp4", frames)
-        clip_frames = min(frames, probe_video(video).frame_count) if "video" in modes else 0
+        clip_frames = 0
+        if "video" in modes and video is not None:
+            clip_frames = min(frames, probe_video(video).frame_count)
         plan = _Plan(video, clip_frames, max_seconds, min_seconds, tuple(modes))
         for backbone in backbones:
             torch.manual_seed(0)
@@ -175,6 +177,7 @@ def _measure(
     else:
         budget = max(batch, math.floor(cell.fps * plan.max_seconds / batch) * batch)
         n = min(plan.clip_frames, budget)
+        assert plan.video is not None  # end-to-end cells exist only with a clip
         result = predict_video(
             predictor, plan.video, batch_size=batch, resize=(size, size), max_frames=n
         )

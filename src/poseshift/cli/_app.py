@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -22,15 +21,16 @@ class PoseshiftGroup(TyperGroup):
 
     default_command: str | None = None
 
-    def invoke(self, ctx: click.Context):
+    # typer.Context subclasses the click Context typer bundles: the stubs' LSP complaint.
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
         warnings.formatwarning = _one_line_warning
         try:
             return super().invoke(ctx)
         except PoseshiftError as exc:
-            click.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {exc}", err=True)
             ctx.exit(2)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(self, ctx: typer.Context, args: list[str]):  # type: ignore[override]
         if (
             self.default_command
             and args
@@ -40,7 +40,7 @@ class PoseshiftGroup(TyperGroup):
             args = [self.default_command, *args]
         return super().resolve_command(ctx, args)
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if (
             self.default_command
             and args
@@ -69,9 +69,7 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 @contextmanager
-def progress_bar(
-    description: str, total: int | None = None
-) -> Iterator[Callable[[int | None, int | None], None]]:
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     """A transient rich bar for a library ``progress=`` callback.
 
     Yields ``report(done=None, total=None)``: with ``done`` it sets the count (and total, if

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -33,13 +34,19 @@ def evaluate(
     ),
 ) -> None:
     """Write RUN_DIR/eval/<snapshot>/metrics.json and predictions.h5, and print the table."""
+
     from poseshift.evaluate.evaluate import evaluate_run
 
-    pair = scale_pair.split(",") if scale_pair else None
-    options = {"scale_pair": pair, "scale_file": scale_file, "batch_size": batch_size}
-    options |= {"snapshots": snapshot, "device": device, "force": force}
+    options = EvaluationOptions(
+        snapshots=snapshot,
+        scale_pair=scale_pair.split(",") if scale_pair else None,
+        scale_file=scale_file,
+        batch_size=batch_size,
+        device=device,
+        force=force,
+    )
     with progress_bar(f"evaluating {run_dir.name}: images predicted") as report:
-        results = evaluate_run(run_dir, plot=plot, progress=report, **options)
+        results = evaluate_run(run_dir, plot=plot, progress=report, **vars(options))
     for metrics in results:
         table = Table(
             "partition",
@@ -67,12 +74,24 @@ def evaluate(
     console.print(f"metrics in {run_dir}/eval/")
 
 
-def _corruption_tables(run_dir: Path, folder: Path, options: dict) -> None:
+@dataclass
+class EvaluationOptions:
+    """The options ``evaluate`` passes on to the clean and the Horse-C evaluation alike."""
+
+    snapshots: str
+    scale_pair: list[str] | None
+    scale_file: Path | None
+    batch_size: int
+    device: str
+    force: bool
+
+
+def _corruption_tables(run_dir: Path, folder: Path, options: EvaluationOptions) -> None:
     """Horse-C: normalized error and PCK per corruption (mean over severities), clean, mean."""
     from poseshift.evaluate.horse_c import evaluate_corruptions
 
-    with progress_bar("scoring corrupted copies") as report:
-        reports = evaluate_corruptions(run_dir, folder, progress=report, **options)
+    with progress_bar("scoring corrupted copies") as advance:
+        reports = evaluate_corruptions(run_dir, folder, progress=advance, **vars(options))
     for report in reports:
         parts = list(report["clean"])
         columns = [f"{p} {m}" for p in parts for m in ("normalized", "PCK@0.3")]

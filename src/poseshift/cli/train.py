@@ -54,7 +54,7 @@ def train(
         "device": device,
         "devices": world_size(devices),
         "num_workers": workers,
-        "augment": {"crop": list(parse_size(crop))} if crop else None,
+        "augment": {"crop": parse_size(crop)} if crop else None,
     }
     config, execution = resolve_settings(preset, overrides, where="train options")
     spec = RunSpec(

@@ -32,7 +32,8 @@ def to_coco(dataset: PoseDataset) -> dict:
         "keypoints": parts,
         "skeleton": [[parts.index(a) + 1, parts.index(b) + 1] for a, b in dataset.skeleton],
     }
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for i, name in enumerate(dataset.images):
         width, height = (int(v) for v in dataset.image_sizes[i])
         images.append(

@@ -23,7 +23,9 @@ from poseshift.data.project import PoseDataset
 class ImageStore:
     """Decoded images, optionally kept in memory (small datasets: decode once)."""
 
-    def __init__(self, dataset: PoseDataset, indices: Sequence[int], cache: bool) -> None:
+    def __init__(
+        self, dataset: PoseDataset, indices: Sequence[int] | np.ndarray, cache: bool
+    ) -> None:
         self.dataset = dataset
         self.cache = {i: dataset.load_image(i) for i in indices} if cache else None
 
@@ -39,7 +41,7 @@ class TrainingStream(Dataset):
     def __init__(
         self,
         dataset: PoseDataset,
-        indices: Sequence[int],
+        indices: Sequence[int] | np.ndarray,
         augment: Augmenter,
         seed: int,
         cache: bool = True,

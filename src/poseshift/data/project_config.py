@@ -96,7 +96,7 @@ def _training_fractions(value: object, config_path: Path) -> list[float]:
         if (
             not isinstance(fraction, numbers.Real)
             or isinstance(fraction, bool)
-            or not 0 < fraction < 1
+            or not 0 < float(fraction) < 1
         ):
             raise PoseshiftError(
                 f"{config_path}: TrainingFraction {fraction!r} must be a number strictly "

@@ -31,7 +31,7 @@ def resolve_pair(dataset: PoseDataset, pair: Sequence[str] | None) -> tuple[str,
             f"({dataset.bodyparts}); pass e.g. --scale-pair {dataset.bodyparts[0]},"
             f"{dataset.bodyparts[-1]}"
         )
-    return chosen  # type: ignore[return-value]
+    return chosen
 
 
 def group_scales(dataset: PoseDataset, pair: Sequence[str] | None = None) -> dict[str, float]:

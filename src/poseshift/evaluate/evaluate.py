@@ -7,6 +7,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def evaluate_run(
         predictor = run_predictor(run, iteration, device=device, precision="fp32", compile=False)
         poses = predict_images(predictor, dataset, everything, batch_size, advance)
         by_index = dict(zip(everything.tolist(), range(len(everything)), strict=True))
-        metrics = {"snapshot": iteration, "source": source, "partitions": {}}
+        metrics: dict[str, Any] = {"snapshot": iteration, "source": source, "partitions": {}}
         for part in PARTITIONS:
             index = rows[part]
             predicted = poses[[by_index[i] for i in index.tolist()]]

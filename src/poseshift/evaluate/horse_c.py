@@ -98,7 +98,8 @@ def evaluate_corruptions(
         **{k: manifest[k] for k in ("split", "shuffle", "seed", "images_sha256")},
     }
 
-    def score(predictor: Predictor, root: Path) -> dict:
+    def score(predictor: Predictor | None, root: Path) -> dict:
+        assert predictor is not None  # loaded whenever anything is left to score
         poses = predict_images(
             predictor, dataclasses.replace(dataset, root=root), everything, batch_size
         )

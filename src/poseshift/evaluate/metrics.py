@@ -71,11 +71,15 @@ def partition_metrics(
         name: summarize(errors[:, [k]], scales, confidence[:, [k]], threshold, pcutoff)
         for k, name in enumerate(bodyparts)
     }
-    groups = np.asarray(groups)
+    group_of = np.asarray(groups)
     result["per_group"] = {
         str(g): summarize(
-            errors[groups == g], scales[groups == g], confidence[groups == g], threshold, pcutoff
+            errors[group_of == g],
+            scales[group_of == g],
+            confidence[group_of == g],
+            threshold,
+            pcutoff,
         )
-        for g in dict.fromkeys(groups.tolist())
+        for g in dict.fromkeys(group_of.tolist())
     }
     return result

@@ -48,6 +48,7 @@ class DeconvHead(nn.Module):
             in_channels, out_channels, kernel_size=3, stride=2, padding=1, output_padding=1
         )
         nn.init.xavier_uniform_(layer.weight)
+        assert layer.bias is not None  # bias=True is ConvTranspose2d's default
         nn.init.zeros_(layer.bias)
         return layer
 

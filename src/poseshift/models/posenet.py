@@ -56,6 +56,8 @@ class PoseNet(nn.Module):
         self.std = tuple(float(v) for v in self.origin.std)
         # On the network's device, so normalizing costs no host-to-device copy per batch;
         # not saved (the config holds them).
+        self.pixel_mean: torch.Tensor
+        self.pixel_std: torch.Tensor
         self.register_buffer("pixel_mean", torch.tensor(self.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.std).view(3, 1, 1), persistent=False)
 

@@ -70,6 +70,8 @@ def export_onnx(model: PoseNet, path: str | Path) -> Path:
         dynamic_shapes={"images": dims},
         verbose=False,
     )
+    if program is None:  # torch returns None only when asked not to build a program
+        raise PoseshiftError(f"ONNX export of {Path(path).name} produced no program")
     return write_atomic(path, lambda tmp: program.save(str(tmp)))
 
 

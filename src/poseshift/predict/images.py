@@ -14,7 +14,7 @@ from poseshift.predict.predictor import Predictor
 def predict_images(
     predictor: Predictor,
     dataset: PoseDataset,
-    indices: Sequence[int],
+    indices: Sequence[int] | np.ndarray,
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:

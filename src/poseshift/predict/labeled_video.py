@@ -67,7 +67,10 @@ def label_video(
     fps = info.fps if info.fps > 0 else 30.0
     with atomic_path(out) as tmp:
         writer = cv2.VideoWriter(
-            str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height)
+            str(tmp),
+            cv2.VideoWriter_fourcc(*"mp4v"),  # type: ignore[attr-defined]  # not in cv2 stubs  # type: ignore[attr-defined]  # not in cv2 stubs
+            fps,
+            (info.width, info.height),
         )
         if not writer.isOpened():
             raise PoseshiftError(f"OpenCV cannot write {out} (mp4v); check the folder is writable")

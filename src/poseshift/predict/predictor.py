@@ -16,6 +16,7 @@ per input shape (``warm_up``) and falls back to eager mode with a warning where 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,12 @@ class Predictor:
         self.cuda = self.device.type == "cuda"
         # channels_last is faster on CUDA and with oneDNN on CPU alike (benchmarks/).
         self.memory_format = torch.channels_last
-        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        self.model = model.eval().to(self.device).to(memory_format=self.memory_format)
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # one input size per video
         if compile is None:  # measured on CPU only; on CUDA compile when asked
             compile = self.device.type == "cpu"
-        self.network = self.model
+        self.network: Callable[..., dict[str, torch.Tensor]] = self.model
         if compile:
             self.network = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self._warm_shapes: set[tuple[int, ...]] = set()
@@ -89,7 +90,9 @@ class Predictor:
         self, width: int, height: int, resize: tuple[int, int] | None = None
     ) -> tuple[int, int]:
         """(W, H) the network sees for a frame: ``resize`` if given, else the input scale."""
-        return tuple(resize) if resize else scaled_size(width, height, self.input_scale)
+        if resize:
+            return int(resize[0]), int(resize[1])
+        return scaled_size(width, height, self.input_scale)
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

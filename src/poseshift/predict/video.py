@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.fsutil import check_output_dir, file_identity, write_atomic
@@ -108,7 +115,7 @@ class _Progress:
         )
         self.task = self.progress.add_task(name, total=total or None, fps=0.0)
 
-    def __enter__(self) -> tuple[Progress, int]:
+    def __enter__(self) -> tuple[Progress, TaskID]:
         self.progress.__enter__()
         return self.progress, self.task
 
@@ -186,7 +193,7 @@ def analyze_videos(
         meta = _metadata(spec, scorer, result, batch_size, started, bodyparts)
         write_atomic(
             out.with_name(f"{out.stem}_meta.pickle"),
-            lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),
+            lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),  # type: ignore[misc]  # default-bound lambda
         )
         write_poses(out, poses_frame(scorer, bodyparts, result.poses))
         # The record goes last: it is what marks a video as analyzed from this source.

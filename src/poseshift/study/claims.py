@@ -46,6 +46,8 @@ Tables = analysis.StudyTables
 
 
 def _where(t: Tables) -> str:
+    if t.fraction is None:
+        return "at no common training fraction"
     note = "" if t.fraction == analysis.PAPER_FRACTION else " (paper: 50 %)"
     return f"at {t.fraction * 100:g} % training data{note}"
 

@@ -66,7 +66,8 @@ def fig2b_error_vs_imagenet(t: StudyTables) -> Figure | None:
     """Figure 2B / 9B: final normalized error vs ImageNet top-1, one panel per partition."""
     at = t.summary[t.summary["fraction"] == t.fraction]
     if at["normalized_error_mean"].notna().sum() == 0:
-        return skip("fig2b", "no normalized error at the analysis fraction")
+        skip("fig2b", "no normalized error at the analysis fraction")
+        return None
     parts, inits = present(at["partition"], PARTITIONS), present(at["init"], INITS)
     shuffles = t.final[t.final["fraction"] == t.fraction]
     fig = new_figure(3.7 * len(parts), 3.9)
@@ -153,7 +154,8 @@ def _fraction_grid(
 def fig2df_error_vs_fraction(t: StudyTables) -> Figure | None:
     """Figure 2D / 2F: normalized error vs training fraction, with and without pretraining."""
     if t.summary["fraction"].nunique() < 2:
-        return skip("fig2df", "needs at least two training fractions")
+        skip("fig2df", "needs at least two training fractions")
+        return None
     return _fraction_grid(t, "normalized_error", 1.0, ERROR_LABEL,
                           "Normalized error (pixel error / nose–eye distance) vs training set "
                           "fraction (final snapshot, mean over shuffles; faint: each shuffle)",
@@ -163,7 +165,8 @@ def fig2df_error_vs_fraction(t: StudyTables) -> Figure | None:
 def fig3_pck_vs_fraction(t: StudyTables) -> Figure | None:
     """Figures 3 / 8: PCK vs training fraction with and without pretraining, and its gain."""
     if t.summary["fraction"].nunique() < 2 or t.summary["pck_mean"].isna().all():
-        return skip("fig3", "needs PCK at two or more training fractions")
+        skip("fig3", "needs PCK at two or more training fractions")
+        return None
     threshold = t.results["pck_threshold"].dropna()
     at = f"{threshold.iloc[0]:g}" if len(threshold) else "0.3"
     return _fraction_grid(t, "pck", 100.0, f"PCK@{at} (%)",
@@ -176,7 +179,8 @@ def fig4_gain(t: StudyTables) -> Figure | None:
     """Figure 4: transfer-learning gain (scratch / pretrained error) vs ImageNet top-1."""
     g = t.gains.dropna(subset=["gain"])
     if g.empty:
-        return skip("fig4", "needs ImageNet-pretrained and from-scratch runs of a backbone")
+        skip("fig4", "needs ImageNet-pretrained and from-scratch runs of a backbone")
+        return None
     parts = present(g["partition"], PARTITIONS)
     fractions = sorted(g["fraction"].unique())
     fig = new_figure(3.4 * (len(parts) + 1), 3.6)
@@ -215,7 +219,8 @@ def fig9_scratch_train_vs_test(t: StudyTables) -> Figure | None:
         (t.summary["init"] == "scratch") & t.summary["partition"].isin(["train", "within"])
     ]
     if s.empty:
-        return skip("fig9", "no from-scratch runs")
+        skip("fig9", "no from-scratch runs")
+        return None
     parts = present(s["partition"], ("train", "within"))
     fig = new_figure(9.0, 3.9)
     ax_a, ax_b = fig.subplots(1, 2)
@@ -295,7 +300,7 @@ def make_figures(study_dir: str | Path) -> list[Path]:
     tables = StudyTables.load(study_dir)
     out = Path(study_dir) / "figures"
     written: list[Path] = []
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]  # stubs list literal keys only
         for spec in FIGURES:
             fig = spec.draw(tables)
             if fig is None:

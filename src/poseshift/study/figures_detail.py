@@ -61,7 +61,8 @@ def fig5_learning_curves(t: StudyTables) -> Figure | None:
     curves = t.curves.dropna(subset=["normalized_error_mean"])
     panels = _curve_panels(curves)
     if not panels:
-        return skip("fig5", "no run was evaluated at two or more snapshots")
+        skip("fig5", "no run was evaluated at two or more snapshots")
+        return None
     cols = min(len(panels), 3)
     rows = -(-len(panels) // cols)
     fig = new_figure(3.6 * cols, 3.0 * rows + 0.8)
@@ -92,18 +93,22 @@ def fig5_learning_curves(t: StudyTables) -> Figure | None:
     keys = [Line2D([], [], color=PARTITION_COLORS[p], lw=2, label=PARTITION_LABELS[p])
             for p in parts]  # fmt: skip
     keys += [Line2D([], [], color="0.3", ls=INIT_STYLES[i], label=INIT_LABELS[i]) for i in inits]
-    fig.legend(keys, [k.get_label() for k in keys], loc="outside lower center", ncols=len(keys))
+    fig.legend(
+        keys, [str(k.get_label()) for k in keys], loc="outside lower center", ncols=len(keys)
+    )
     return fig
 
 
 def bodyparts_heatmap(t: StudyTables) -> Figure | None:
     """Final normalized error per bodypart x network, one panel per partition."""
     if t.bodyparts is None or t.bodyparts.empty:
-        return skip("bodyparts", "results_bodyparts.csv not found")
+        skip("bodyparts", "results_bodyparts.csv not found")
+        return None
     final = final_results(t.bodyparts)
     final = final[final["fraction"] == t.fraction]
     if final["normalized_error"].notna().sum() == 0:
-        return skip("bodyparts", "no per-bodypart normalized error at the analysis fraction")
+        skip("bodyparts", "no per-bodypart normalized error at the analysis fraction")
+        return None
     order = {i: k for k, i in enumerate(INITS)}
     final = final.assign(_init=final["init"].map(order).fillna(len(order)))
     networks = final.sort_values(["_init", "imagenet_top1", "backbone"])[["backbone", "init"]]
@@ -159,12 +164,14 @@ def example_frames(t: StudyTables) -> Figure | None:
             best = (row, folder)
             break
     if best is None:
-        return skip("example_frames", "no plotted frames (run the study with evaluate.plot > 0)")
+        skip("example_frames", "no plotted frames (run the study with evaluate.plot > 0)")
+        return None
     row, folder = best
     frames = {p: sorted(folder.glob(f"{p}-*.png"))[:MAX_FRAMES] for p in ("within", "ood")}
     frames = {p: f for p, f in frames.items() if f}
     if not frames:
-        return skip("example_frames", f"no within/ood frames in {folder}")
+        skip("example_frames", f"no within/ood frames in {folder}")
+        return None
     first = imread(next(iter(frames.values()))[0])
     aspect = first.shape[0] / first.shape[1]
     cols = max(len(f) for f in frames.values())

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -36,7 +38,7 @@ _FAMILIES = {
 _FALLBACK = matplotlib.color_sequences["tab10"]
 ERROR_LABEL = "normalized error"  # pixel error / nose-eye distance (Figure 2A)
 PNG_DPI = 110
-RC = {
+RC: dict[str, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.spines.top": False,
@@ -82,8 +84,8 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def percent(fraction: float) -> str:
-    return f"{fraction * 100:g} %"
+def percent(fraction: float | None) -> str:
+    return "?" if fraction is None else f"{fraction * 100:g} %"
 
 
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
@@ -110,10 +112,10 @@ def backbones_by_top1(df: pd.DataFrame) -> list[str]:
     return list(df.sort_values(["imagenet_top1", "backbone"])["backbone"].drop_duplicates())
 
 
-def backbone_legend(fig: Figure, backbones: list[str], extra: list[Line2D] = ()) -> None:
+def backbone_legend(fig: Figure, backbones: list[str], extra: Sequence[Line2D] = ()) -> None:
     """One legend under the figure: a colour per backbone (plus optional style keys)."""
     handles = [Line2D([], [], color=backbone_color(b), marker="o", lw=2) for b in backbones]
-    labels = [display_name(b) for b in backbones] + [h.get_label() for h in extra]
+    labels = [display_name(b) for b in backbones] + [str(h.get_label()) for h in extra]
     ncols = min(len(labels), max(2, int(fig.get_figwidth() / 1.5)))
     fig.legend([*handles, *extra], labels, loc="outside lower center", ncols=ncols)
 

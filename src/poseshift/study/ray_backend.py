@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from poseshift.errors import PoseshiftError
 from poseshift.run import RunDir
@@ -66,7 +67,7 @@ def _run_with_ray(
     try:
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_task)
         limit = max_parallel or len(todo) or 1
-        queue, pending = list(todo), {}
+        queue, pending = list(todo), dict[Any, str]()
         while queue or pending:
             while queue and len(pending) < limit:
                 planned = queue.pop(0)

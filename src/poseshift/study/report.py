@@ -32,7 +32,7 @@ _PARTS = {"train": "train", "within": "within", "ood": "OOD"}
 _INITS = {"imagenet": "pretrained", "scratch": "from scratch"}
 
 
-def _num(value: object, spec: str, suffix: str = "") -> Cell:
+def _num(value: float | None, spec: str, suffix: str = "") -> Cell:
     """A numeric cell; NaN / None shows as a dash and sorts last."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return {"text": "–", "sort": ""}

@@ -195,6 +195,8 @@ class GlobalBatchNorm(nn.BatchNorm2d):
         xf = x.to(torch.promote_types(x.dtype, torch.float32))  # statistics in fp32 or better
         y, mean, var, count = _GlobalNormalize.apply(xf, self.eps)
         if self.track_running_stats:
+            assert self.num_batches_tracked is not None  # track_running_stats made them
+            assert self.running_mean is not None and self.running_var is not None
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 factor = self.momentum

@@ -307,7 +307,7 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     memory = torch.channels_last if spec.execution.channels_last else torch.contiguous_format
-    forward = ranks.parallel(model)
+    forward: Callable[..., dict[str, torch.Tensor]] = ranks.parallel(model)
     frozen = config.batchnorm.get(get_backbone(spec.backbone).family, "train") == "frozen"
     batchnorm_layers = [
         m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
@@ -327,7 +327,8 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
                 layer.eval()
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             outputs = {name: out.float() for name, out in forward(images).items()}
-        targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
+        height, width = outputs["scoremaps"].shape[-2:]
+        targets = codec.encode(keypoints, (height, width))
         losses = ranks.global_loss(pose_loss(outputs, targets, config.locref_loss_weight), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
