@@ -51,6 +51,7 @@ class RemoteFile:
 def download(
     url: str,
     target: Path,
+    *,
     expected_size: int | None = None,
     progress: Progress = _noop,
     retries: int = 5,

@@ -89,6 +89,7 @@ def colour_bgr(name: str) -> tuple[int, int, int]:
 def draw_poses(
     frame: np.ndarray,
     poses: np.ndarray,
+    *,
     colors: list[tuple[int, int, int]],
     edges: list[tuple[int, int]],
     pcutoff: float,

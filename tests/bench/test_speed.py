@@ -24,7 +24,7 @@ def test_cells_csv_plot_and_tables(tmp_path: Path) -> None:
     cells = run_speed_benchmark(
         ["mobilenetv2_035"],
         [32, 64],
-        [1, 4, 8],
+        batch_sizes=[1, 4, 8],
         video=clip,
         device="cpu",
         max_seconds=5.0,
@@ -55,7 +55,7 @@ def test_slow_cells_are_skipped_not_run() -> None:
     cells = run_speed_benchmark(
         ["mobilenetv2_035"],
         [32],
-        [1, 512],
+        batch_sizes=[1, 512],
         device="cpu",
         max_seconds=1e-4,
         min_seconds=0.01,

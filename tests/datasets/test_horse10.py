@@ -91,7 +91,7 @@ def server(file_server, archive: Path):
 
 def test_interrupted_download_resumes_and_installs(server, tmp_path: Path, split_files) -> None:
     server.cut_next = True
-    result = fetch_horse10(tmp_path, server.url, split_files=split_files)
+    result = fetch_horse10(tmp_path, url=server.url, split_files=split_files)
     half = len(server.body) // 2
     assert server.ranges == [None, f"bytes={half}-"]
     assert result.sha256 == hashlib.sha256(server.body).hexdigest()
@@ -104,14 +104,14 @@ def test_interrupted_download_resumes_and_installs(server, tmp_path: Path, split
     assert result.split_files == list(horse10.SPLIT_FILES)
     assert (result.project / "Horsescale.h5").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [PROJECT_NAME, "horse10.tar.xz"]
-    again = fetch_horse10(tmp_path, server.url)
+    again = fetch_horse10(tmp_path, url=server.url)
     assert again.already and len(server.ranges) == 2
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path: Path) -> None:
     (tmp_path / "horse10.tar.xz.part").write_bytes(b"stale bytes " * 50)
     server.ignore_range = True
-    result = fetch_horse10(tmp_path, server.url, sha256=hashlib.sha256(server.body).hexdigest())
+    result = fetch_horse10(tmp_path, url=server.url, sha256=hashlib.sha256(server.body).hexdigest())
     assert server.ranges == ["bytes=600-"]
     assert (tmp_path / "horse10.tar.xz").read_bytes() == server.body
     assert len(load_project(result.project)) == 6
@@ -119,7 +119,7 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path: Path) -> None:
 
 def test_wrong_checksum_keeps_nothing(server, tmp_path: Path) -> None:
     with pytest.raises(PoseshiftError, match=r"sha256 of .* expected 0{64}.*deleted"):
-        fetch_horse10(tmp_path, server.url, sha256="0" * 64)
+        fetch_horse10(tmp_path, url=server.url, sha256="0" * 64)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -132,7 +132,7 @@ def test_default_url_must_serve_the_official_size(server, tmp_path: Path, monkey
 
 def test_http_errors_are_one_line(server, tmp_path: Path) -> None:
     with pytest.raises(PoseshiftError, match=r"answered HTTP 404.*--url"):
-        fetch_horse10(tmp_path, server.url.replace("horse10", "nothing"))
+        fetch_horse10(tmp_path, url=server.url.replace("horse10", "nothing"))
 
 
 def test_damaged_archive_is_refused(archive: Path, tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ SIZE = (96, 64)
 
 
 def tiny(root: Path, seed: int = 0, individuals: int = 4, **options):
-    return generate(root, individuals, 3, SIZE, seed, **options)
+    return generate(
+        root, individuals=individuals, frames_per_individual=3, size=SIZE, seed=seed, **options
+    )
 
 
 @pytest.fixture(scope="module")

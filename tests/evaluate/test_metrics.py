@@ -27,7 +27,9 @@ def test_hand_computed_values() -> None:
 
 def test_empty_partition_is_null() -> None:
     errors = np.full((0, 3), np.nan)
-    result = partition_metrics(errors, np.zeros(0), np.zeros((0, 3)), ["a", "b", "c"], [])
+    result = partition_metrics(
+        errors, np.zeros(0), np.zeros((0, 3)), bodyparts=["a", "b", "c"], groups=[]
+    )
     assert result["n_images"] == 0
     assert result["error_px"] is None and result["normalized_error"] is None
     assert result["pck"] is None
@@ -36,7 +38,9 @@ def test_empty_partition_is_null() -> None:
 
 def test_per_bodypart_and_group() -> None:
     errors = np.array([[1.0, np.nan], [3.0, 4.0]])
-    result = partition_metrics(errors, np.ones(2), np.ones((2, 2)), ["a", "b"], ["g1", "g2"])
+    result = partition_metrics(
+        errors, np.ones(2), np.ones((2, 2)), bodyparts=["a", "b"], groups=["g1", "g2"]
+    )
     assert result["per_bodypart"]["a"]["error_px"] == 2.0
     assert result["per_bodypart"]["b"]["error_px"] == 4.0
     assert result["per_group"]["g1"]["error_px"] == 1.0

@@ -92,6 +92,7 @@ def synthetic_clip(path: Path, frames: int, size: tuple[int, int] = (640, 480)) 
 def run_speed_benchmark(
     backbones: Sequence[str],
     sizes: Sequence[int],
+    *,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
     video: str | Path | None = None,
     frames: int = 300,

@@ -76,7 +76,7 @@ def speed(
         cells = run_speed_benchmark(
             names,
             size_list,
-            batches,
+            batch_sizes=batches,
             video=video,
             frames=frames,
             device=str(resolved),

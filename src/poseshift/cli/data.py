@@ -94,12 +94,12 @@ def synth(
     with progress_bar("rendering individuals", individuals) as report:
         dataset = generate(
             out_dir,
-            individuals,
-            frames_per_individual,
-            frame_size,
-            seed,
-            domain_shift,
-            force,
+            individuals=individuals,
+            frames_per_individual=frames_per_individual,
+            size=frame_size,
+            seed=seed,
+            domain_shift=domain_shift,
+            force=force,
             progress=lambda _: report(),
         )
     inside = float(np.isfinite(dataset.keypoints[..., 0]).mean())
@@ -179,7 +179,9 @@ def fetch(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        result = fetch_horse10(dest, url, archive, sha256, split_files, progress=show)
+        result = fetch_horse10(
+            dest, url=url, archive=archive, sha256=sha256, split_files=split_files, progress=show
+        )
     if result.already:
         console.print(f"{result.project} is already installed; delete it to fetch again")
         return
@@ -246,13 +248,13 @@ def corrupt(
             project,
             split,
             out,
-            shuffle,
-            parts,
-            names,
-            levels,
-            seed,
-            workers,
-            force,
+            shuffle=shuffle,
+            partitions=parts,
+            corruptions=names,
+            severities=levels,
+            seed=seed,
+            workers=workers,
+            force=force,
             progress=report,
         )
     counts = ", ".join(f"{len(v)} {k}" for k, v in manifest["partitions"].items())

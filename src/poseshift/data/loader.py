@@ -100,6 +100,7 @@ class RangeSampler(Sampler[int]):
 def training_loader(
     stream: TrainingStream,
     batch_size: int,
+    *,
     start_iteration: int,
     iterations: int,
     num_workers: int,

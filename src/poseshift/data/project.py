@@ -242,9 +242,9 @@ def write_project(
         dataset.root,
         dataset.scorer,
         dataset.bodyparts,
-        videos,
-        dataset.skeleton,
-        dataset.task,
+        videos=videos,
+        skeleton=dataset.skeleton,
+        task=dataset.task,
         extra=final,
     )
     for video in videos:

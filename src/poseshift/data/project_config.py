@@ -124,6 +124,7 @@ def write_config(
     root: Path,
     scorer: str,
     bodyparts: Sequence[str],
+    *,
     videos: Sequence[str],
     skeleton: Sequence[tuple[str, str]] = (),
     task: str = "poseshift",

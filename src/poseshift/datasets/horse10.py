@@ -101,7 +101,7 @@ def _ensure_config(root: Path, final: Path, archive: Path) -> None:
     bodyparts = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
     videos = sorted({p.parent.name for p in labels})
     extra = {"TrainingFraction": PAPER_FRACTIONS, "project_path": str(final.resolve())}
-    write_config(root, scorer, bodyparts, videos, task="Horses", extra=extra)
+    write_config(root, scorer, bodyparts, videos=videos, task="Horses", extra=extra)
 
 
 def _copy_split_files(root: Path, split_files: Path | None) -> list[str]:
@@ -138,6 +138,7 @@ def _expected_sha(sha256: str | None, use_official: bool) -> str | None:
 
 def fetch_horse10(
     dest: str | Path,
+    *,
     url: str | None = None,
     archive: str | Path | None = None,
     sha256: str | None = None,
@@ -168,7 +169,7 @@ def fetch_horse10(
         source = dest / ARCHIVE_NAME
         if not source.is_file():
             size = OFFICIAL_SIZE if official_url else None
-            download(url or DEFAULT_URL, source, size, progress)
+            download(url or DEFAULT_URL, source, expected_size=size, progress=progress)
     digest = sha256_of(source, progress)
     if expected is not None and digest != expected:
         note = "the file was deleted; run the command again"

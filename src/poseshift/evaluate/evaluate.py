@@ -168,10 +168,10 @@ def evaluate_run(
                 errors,
                 scales[index],
                 predicted[..., 2],
-                dataset.bodyparts,
-                [dataset.groups[i] for i in index],
-                threshold,
-                pcutoff,
+                bodyparts=dataset.bodyparts,
+                groups=[dataset.groups[i] for i in index],
+                threshold=threshold,
+                pcutoff=pcutoff,
             )
             for n, i in enumerate(index[:plot].tolist()):
                 save_comparison(

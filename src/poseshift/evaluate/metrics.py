@@ -60,6 +60,7 @@ def partition_metrics(
     errors: np.ndarray,
     scales: np.ndarray,
     confidence: np.ndarray,
+    *,
     bodyparts: Sequence[str],
     groups: Sequence[str],
     threshold: float = PCK_THRESHOLD,

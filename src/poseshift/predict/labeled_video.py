@@ -25,6 +25,7 @@ from poseshift.run import RunDir
 def label_video(
     run_dir: str | Path,
     video: str | Path,
+    *,
     pcutoff: float | None = None,
     dest: str | Path | None = None,
     snapshot: str | int = "last",
@@ -84,11 +85,11 @@ def label_video(
                     draw_poses(
                         frame,
                         poses[row],
-                        colors,
-                        edges,
-                        cutoff,
-                        int(style["dotsize"]),
-                        edge_color,
+                        colors=colors,
+                        edges=edges,
+                        pcutoff=cutoff,
+                        dotsize=int(style["dotsize"]),
+                        edge_color=edge_color,
                     )
                 )
         finally:

@@ -60,7 +60,14 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
         from poseshift.datasets.synthetic.generate import generate
 
         s = plan.synth
-        generate(project, s.individuals, s.frames_per_individual, s.size, s.seed, s.domain_shift)
+        generate(
+            project,
+            individuals=s.individuals,
+            frames_per_individual=s.frames_per_individual,
+            size=s.size,
+            seed=s.seed,
+            domain_shift=s.domain_shift,
+        )
     dataset = load_project(project)
     sp = plan.split
     if sp.from_files:

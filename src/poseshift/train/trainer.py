@@ -248,9 +248,9 @@ def _train(
     loader = training_loader(
         stream,
         config.batch_size,
-        start,
-        config.iterations,
-        execution.num_workers,
+        start_iteration=start,
+        iterations=config.iterations,
+        num_workers=execution.num_workers,
         pin_memory=ranks.device.type == "cuda",
         rank=ranks.rank,
         world=ranks.world,

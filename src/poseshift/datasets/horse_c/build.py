@@ -169,6 +169,7 @@ def make_corruptions(
     project: str | Path,
     split: str,
     out_dir: str | Path,
+    *,
     shuffle: int = 1,
     partitions: Sequence[str] = TEST_PARTITIONS,
     corruptions: Sequence[str] = tuple(CORRUPTIONS),

@@ -71,6 +71,7 @@ def render_individual(
 
 def generate(
     out_dir: str | Path,
+    *,
     individuals: int = 30,
     frames_per_individual: int = 40,
     size: tuple[int, int] = (288, 162),
