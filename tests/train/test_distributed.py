@@ -194,3 +194,14 @@ def test_tensorboard_has_training_and_evaluation_curves(reference: tuple[RunSpec
                 assert scalars(one, f"eval/{partition}/{name}") == [
                     (4, pytest.approx(values[name], rel=1e-6, nan_ok=True))
                 ]
+
+
+def test_frozen_batchnorm_stays_frozen_on_several_processes(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    recipe = dataclasses.replace(TINY, iterations=2, snapshots=[2], batchnorm={"resnet": "frozen"})
+    spec = spec_for(tiny_project, backbone="resnet50", train=recipe, devices=2)
+    assert train(spec, tmp_path / "run", show_progress=False).finished
+    state = torch.load(RunDir(tmp_path / "run").snapshot_path(2), weights_only=True)["state_dict"]
+    means = [v for k, v in state.items() if k.endswith("running_mean")]
+    assert means and all(torch.count_nonzero(m) == 0 for m in means)  # scratch: still 0

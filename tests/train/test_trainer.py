@@ -86,7 +86,11 @@ def test_presets_load_and_follow_the_paper() -> None:
         1e-4,
         0.02,
     ]
+    # DeepLabCut-TF: no decay reached the loss; BatchNorm frozen for ResNets and EfficientNets
+    assert paper.weight_decay == 0.0
+    assert paper.batchnorm == {"resnet": "frozen", "efficientnet": "frozen", "mobilenetv2": "train"}
     long = resolve_settings("paper-long")[0]
+    assert long.batchnorm == paper.batchnorm and long.weight_decay == 0.0
     assert long.iterations == 600_000 and learning_rate(long, 430_000, "imagenet") == 0.002
     fast = resolve_settings("fast")[0]
     assert learning_rate(fast, fast.iterations - 1, "imagenet") < learning_rate(

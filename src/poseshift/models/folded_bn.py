@@ -4,8 +4,9 @@ A TFLite classifier has no BatchNorm: each convolution already computes ``W x + 
 network trains with BatchNorm in training mode, where each layer normalizes by the
 statistics of its batch, so an identity BatchNorm (mean 0, var 1) would rescale every
 activation by its batch standard deviation and destroy the pretrained function. Freezing
-BatchNorm would keep it, but the paper's networks (and every other backbone here) train
-their BatchNorm layers, and frozen layers would make this arm a different recipe.
+BatchNorm would keep it, but the paper's MobileNetV2s (and the ``fast`` preset's every
+backbone) train their BatchNorm layers, and frozen layers would make this arm a different
+recipe (docs/protocol.md, rows 6-8).
 
 So the statistics are measured instead: the folded network is run in eval mode on natural
 photos, and each BatchNorm gets the per-channel mean m and variance v of its input, with
