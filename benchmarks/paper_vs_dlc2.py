@@ -73,7 +73,6 @@ def dlc_prepare(project: Path, split_file: Path) -> None:
     import deeplabcut
     import pandas as pd
     import yaml
-
     from deeplabcut.utils import auxfun_models
 
     # create_training_dataset looks for (and downloads) the TF-slim ImageNet checkpoint; it
@@ -88,7 +87,11 @@ def dlc_prepare(project: Path, split_file: Path) -> None:
     train = [names.index(n) for n in split["train"]]
     test = [names.index(n) for n in split["test"]]
     deeplabcut.create_training_dataset(
-        str(config), Shuffles=[1], trainIndices=[train], testIndices=[test], net_type=NET,
+        str(config),
+        Shuffles=[1],
+        trainIndices=[train],
+        testIndices=[test],
+        net_type=NET,
         augmenter_type="imgaug",  # the project's default_augmenter (DLC 2.x default)
     )
     pose_cfg = next(project.glob("dlc-models/iteration-0/*shuffle1/train/pose_cfg.yaml"))
@@ -96,8 +99,17 @@ def dlc_prepare(project: Path, split_file: Path) -> None:
     cfg = yaml.safe_load(pose_cfg.read_text())
     cfg.update(init_weights=str(ckpt), display_iters=100, batch_size=1, multi_step=DLC_MULTI_STEP)
     pose_cfg.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    print("RESULT " + json.dumps({"pose_cfg": str(pose_cfg), "init_weights": str(ckpt),
-                                  "n_train": len(train), "n_test": len(test)}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "pose_cfg": str(pose_cfg),
+                "init_weights": str(ckpt),
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+        )
+    )
 
 
 def write_random_checkpoint(pose_cfg: Path, folder: Path) -> Path:
@@ -114,7 +126,9 @@ def write_random_checkpoint(pose_cfg: Path, folder: Path) -> Path:
         tf.compat.v1.set_random_seed(0)
         inputs = tf.compat.v1.placeholder(tf.float32, [1, 256, 256, 3])
         PoseNetFactory.create(cfg).get_net(inputs)
-        backbone = [v for v in tf.compat.v1.global_variables() if v.op.name.startswith("MobilenetV2")]
+        backbone = [
+            v for v in tf.compat.v1.global_variables() if v.op.name.startswith("MobilenetV2")
+        ]
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             path = tf.compat.v1.train.Saver(backbone).save(sess, str(folder / f"{NET}_random"))
@@ -125,8 +139,13 @@ def dlc_train(project: Path, iters: int) -> None:
     import deeplabcut
 
     deeplabcut.train_network(
-        str(project / "config.yaml"), shuffle=1, maxiters=iters, displayiters=100,
-        saveiters=iters, max_snapshots_to_keep=2, allow_growth=True,
+        str(project / "config.yaml"),
+        shuffle=1,
+        maxiters=iters,
+        displayiters=100,
+        saveiters=iters,
+        max_snapshots_to_keep=2,
+        allow_growth=True,
     )
 
 
@@ -137,16 +156,22 @@ def dlc_evaluate(project: Path) -> None:
     deeplabcut.evaluate_network(str(project / "config.yaml"), Shuffles=[1], plotting=False)
     csv = next(project.glob("evaluation-results/iteration-0/CombinedEvaluation-results.csv"))
     row = pd.read_csv(csv).iloc[-1]
-    print("RESULT " + json.dumps({k: (v.item() if hasattr(v, "item") else v)
-                                  for k, v in row.items()}))
+    print(
+        "RESULT " + json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    )
 
 
 # ------------------------------------------------------------------ poseshift-side orchestration
 
 
 def env_for(poseshift: bool) -> dict:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE",
-           "DLClight": "True", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "DLClight": "True",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     if poseshift and os.environ.get("POSESHIFT_SRC"):
         env["PYTHONPATH"] = os.environ["POSESHIFT_SRC"]
     if not poseshift:
@@ -155,16 +180,24 @@ def env_for(poseshift: bool) -> dict:
 
 
 def dlc_call(step: str, *args: str, logfile: Path | None = None) -> dict | subprocess.Popen:
-    cmd = [str(DLC_VENV / "bin" / "python"), str(Path(__file__).resolve()), "--dlc-step", step,
-           *args]
+    cmd = [
+        str(DLC_VENV / "bin" / "python"),
+        str(Path(__file__).resolve()),
+        "--dlc-step",
+        step,
+        *args,
+    ]
     log("$ " + " ".join(cmd))
     if logfile is not None:
-        return subprocess.Popen(cmd, env=env_for(False), stdout=logfile.open("w"),
-                                stderr=subprocess.STDOUT, cwd=WORK)
+        return subprocess.Popen(
+            cmd, env=env_for(False), stdout=logfile.open("w"), stderr=subprocess.STDOUT, cwd=WORK
+        )
     out = subprocess.run(cmd, env=env_for(False), capture_output=True, text=True, cwd=WORK)
     (WORK / f"dlc-{step}.log").write_text(out.stdout + out.stderr)
     if out.returncode:
-        raise SystemExit(f"DeepLabCut step {step} failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+        raise SystemExit(
+            f"DeepLabCut step {step} failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}"
+        )
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
     return json.loads(line[7:])
 
@@ -182,8 +215,9 @@ def copy_project(dest: Path, dlc: bool) -> Path:
     if dlc:
         cfg = (dest / "config.yaml").read_text()
         video = dest / "videos" / "m3v1mp4.mp4"
-        cfg = cfg.replace("project_path: WILL BE AUTOMATICALLY UPDATED BY DEMO CODE",
-                          f"project_path: {dest}")
+        cfg = cfg.replace(
+            "project_path: WILL BE AUTOMATICALLY UPDATED BY DEMO CODE", f"project_path: {dest}"
+        )
         cfg = cfg.replace("  WILL BE AUTOMATICALLY UPDATED BY DEMO CODE:", f"  {video}:")
         cfg = cfg.replace("engine: pytorch", "engine: tensorflow")
         (dest / "config.yaml").write_text(cfg)
@@ -197,10 +231,15 @@ def paper_preset_with_dlc_lr(path: Path) -> Path:
     from poseshift.spec import preset_path
 
     data = yaml.safe_load(Path(preset_path("paper")).read_text())
-    data["lr_steps"] = {"imagenet": [list(s) for s in DLC_MULTI_STEP], "scratch": [list(s) for s in DLC_MULTI_STEP]}
+    data["lr_steps"] = {
+        "imagenet": [list(s) for s in DLC_MULTI_STEP],
+        "scratch": [list(s) for s in DLC_MULTI_STEP],
+    }
     data["log_every"] = 1
-    path.write_text("# poseshift `paper` preset; lr_steps := DeepLabCut 2.x default multi_step;"
-                    " log_every 1 (execution only)\n" + yaml.safe_dump(data, sort_keys=False))
+    path.write_text(
+        "# poseshift `paper` preset; lr_steps := DeepLabCut 2.x default multi_step;"
+        " log_every 1 (execution only)\n" + yaml.safe_dump(data, sort_keys=False)
+    )
     return path
 
 
@@ -234,13 +273,19 @@ def main() -> None:
     ap.add_argument("--project")
     ap.add_argument("--split-file")
     ap.add_argument("--skip-train", action="store_true", help="only evaluate and report")
+    ap.add_argument("--report", action="store_true", help="print the tables of result.json")
     a = ap.parse_args()
+    if a.report:
+        print(report(json.loads((WORK / "result.json").read_text())))
+        return
     if a.dlc_step:
         tf_slim_batchnorm_shim()
         project = Path(a.project)
-        {"prepare": lambda: dlc_prepare(project, Path(a.split_file)),
-         "train": lambda: dlc_train(project, a.iters),
-         "evaluate": lambda: dlc_evaluate(project)}[a.dlc_step]()
+        {
+            "prepare": lambda: dlc_prepare(project, Path(a.split_file)),
+            "train": lambda: dlc_train(project, a.iters),
+            "evaluate": lambda: dlc_evaluate(project),
+        }[a.dlc_step]()
         return
 
     from poseshift.data.project import load_project
@@ -256,24 +301,53 @@ def main() -> None:
         parts = default_split(load_project(ps_proj)).shuffle(1).partitions(0.95)
         split_file = WORK / "split.json"
         split_file.write_text(json.dumps({"train": parts["train"], "test": parts["within"]}))
-        result["dlc_prepare"] = dlc_call("prepare", "--project", str(dlc_proj),
-                                         "--split-file", str(split_file))
+        result["dlc_prepare"] = dlc_call(
+            "prepare", "--project", str(dlc_proj), "--split-file", str(split_file)
+        )
         preset = paper_preset_with_dlc_lr(WORK / "paper-dlcsched.yaml")
         if ps_run.exists():
             shutil.rmtree(ps_run)
         # Both at once (2 cores): one thread each, started together.
         t0 = time.time()
-        dlc_env_threads = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-                           "OMP_NUM_THREADS": "1"}
+        dlc_env_threads = {
+            "TF_NUM_INTRAOP_THREADS": "1",
+            "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+        }
         os.environ.update(dlc_env_threads)
-        dlc_proc = dlc_call("train", "--project", str(dlc_proj), "--iters", str(a.iters),
-                            logfile=WORK / "dlc-train.log")
-        cmd = ps_cmd("train", str(ps_proj), "--backbone", PS_BACKBONE, "--init", "scratch",
-                     "--preset", str(preset), "--iters", str(a.iters), "--out", str(ps_run),
-                     "--workers", "0", "--device", "cpu")
+        dlc_proc = dlc_call(
+            "train",
+            "--project",
+            str(dlc_proj),
+            "--iters",
+            str(a.iters),
+            logfile=WORK / "dlc-train.log",
+        )
+        cmd = ps_cmd(
+            "train",
+            str(ps_proj),
+            "--backbone",
+            PS_BACKBONE,
+            "--init",
+            "scratch",
+            "--preset",
+            str(preset),
+            "--iters",
+            str(a.iters),
+            "--out",
+            str(ps_run),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        )
         log("$ " + " ".join(cmd))
-        ps_proc = subprocess.Popen(cmd, env=env_for(True), stdout=(WORK / "ps-train.log").open("w"),
-                                   stderr=subprocess.STDOUT)
+        ps_proc = subprocess.Popen(
+            cmd,
+            env=env_for(True),
+            stdout=(WORK / "ps-train.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
         ps_rc = ps_proc.wait()
         result["ps_train_s"] = time.time() - t0
         dlc_rc = dlc_proc.wait()
@@ -281,8 +355,12 @@ def main() -> None:
         log(f"training done: poseshift rc={ps_rc}, DeepLabCut rc={dlc_rc}")
         for k in dlc_env_threads:
             os.environ.pop(k)
-    ev = subprocess.run(ps_cmd("evaluate", str(ps_run), "--device", "cpu"), env=env_for(True),
-                        capture_output=True, text=True)
+    ev = subprocess.run(
+        ps_cmd("evaluate", str(ps_run), "--device", "cpu"),
+        env=env_for(True),
+        capture_output=True,
+        text=True,
+    )
     (WORK / "ps-evaluate.log").write_text(ev.stdout + ev.stderr)
     metrics = json.loads(next((ps_run / "eval").glob("*/metrics.json")).read_text())
     result["poseshift"] = {k: metrics["partitions"][k]["error_px"] for k in ("train", "within")}
@@ -291,6 +369,40 @@ def main() -> None:
     (WORK / "result.json").write_text(json.dumps(result, indent=1))
     log(json.dumps({k: v for k, v in result.items() if k != "curves"}))
     plot(result, HERE / "paper_vs_dlc2.png")
+    print(report(result))
+
+
+def report(result: dict) -> str:
+    """Markdown: loss every 100 iterations side by side, then the errors in pixels."""
+    dlc = dict(result["curves"]["dlc"])
+    ps = dict(result["curves"]["poseshift"])
+    lines = [
+        "| iteration | DeepLabCut 2.3.10 loss | poseshift paper loss | ratio ps/DLC |",
+        "|---:|---:|---:|---:|",
+    ]
+    for it in sorted(set(dlc) | set(ps)):
+        d, p = dlc.get(it), ps.get(it)
+        ratio = f"{p / d:.2f}" if d and p else "-"
+        lines.append(
+            f"| {it} | {d if d is None else f'{d:.4f}'} | "
+            f"{p if p is None else f'{p:.4f}'} | {ratio} |"
+        )
+    e = result["dlc"]
+    train_d = next(
+        v for k, v in e.items() if k.strip().startswith("Train error") and "cutoff" not in k
+    )
+    test_d = next(
+        v for k, v in e.items() if k.strip().startswith("Test error") and "cutoff" not in k
+    )
+    lines += [
+        "",
+        "| | train error (px) | test error (px) |",
+        "|---|---:|---:|",
+        f"| DeepLabCut 2.3.10 (TF) | {train_d:.2f} | {test_d:.2f} |",
+        f"| poseshift paper preset | {result['poseshift']['train']:.2f} | "
+        f"{result['poseshift']['within']:.2f} |",
+    ]
+    return "\n".join(lines)
 
 
 def plot(result: dict, png: Path) -> None:
@@ -303,11 +415,11 @@ def plot(result: dict, png: Path) -> None:
     for name, pts in result["curves"].items():
         if pts:
             label = {"dlc": "DeepLabCut 2.3.10 (TF)", "poseshift": "poseshift paper preset"}[name]
-            ax.plot(*zip(*pts), marker=".", label=label)
+            ax.plot(*zip(*pts, strict=True), marker=".", label=label)
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (mean of 100 iterations)")
     ax.set_yscale("log")
-    ax.set_title(f"openfield, MobileNetV2-0.35 from scratch, batch 1, LR 0.005")
+    ax.set_title("openfield, MobileNetV2-0.35 from scratch, batch 1, LR 0.005")
     ax.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)
