@@ -46,7 +46,12 @@ def main() -> None:
     config, execution = resolve_settings("fast", overrides)
     with tempfile.TemporaryDirectory() as workdir:
         project = Path(workdir) / "synth"
-        generate(project, args.individuals, args.frames, parse_size(args.size))
+        generate(
+            project,
+            individuals=args.individuals,
+            frames_per_individual=args.frames,
+            size=parse_size(args.size),
+        )
         for devices in args.devices:
             spec = RunSpec(
                 project=str(project),

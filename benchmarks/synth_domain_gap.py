@@ -58,7 +58,14 @@ def mean_error(model, images: torch.Tensor, keypoints: torch.Tensor, codec: Scor
 def run(args: argparse.Namespace, shift: float, workdir: Path) -> dict:
     start = time.perf_counter()
     project = workdir / f"shift{shift}"
-    generate(project, args.individuals, args.frames, parse_size(args.size), args.seed, shift)
+    generate(
+        project,
+        individuals=args.individuals,
+        frames_per_individual=args.frames,
+        size=parse_size(args.size),
+        seed=args.seed,
+        domain_shift=shift,
+    )
     dataset = load_project(project)
     images = torch.from_numpy(np.stack([dataset.load_image(i) for i in range(len(dataset))]))
     images = images.permute(0, 3, 1, 2).contiguous()

@@ -31,9 +31,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             start = time.perf_counter()
             dataset = generate(
-                Path(workdir) / "synth", args.individuals, args.frames, size, repeat,
-                args.domain_shift,
-            )  # fmt: skip
+                Path(workdir) / "synth",
+                individuals=args.individuals,
+                frames_per_individual=args.frames,
+                size=size,
+                seed=repeat,
+                domain_shift=args.domain_shift,
+            )
             times.append(time.perf_counter() - start)
         print(f"run {repeat}: {len(dataset)} frames in {times[-1]:.2f} s", flush=True)
     best = min(times)
