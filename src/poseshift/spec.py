@@ -72,6 +72,9 @@ class TrainConfig:
     # uses the stored statistics in every forward pass while the affine scale and shift
     # still learn (TF-slim's batch_norm with is_training=False). Families not named: train.
     batchnorm: dict[str, Literal["train", "frozen"]] = field(default_factory=dict)
+    # The scale frames are resized by for prediction (stored in every snapshot); None: the
+    # training ``augment.global_scale``. DeepLabCut-TF evaluated at full resolution (1.0).
+    test_scale: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -218,6 +221,7 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
         ("pos_dist_thresh", t.pos_dist_thresh, t.pos_dist_thresh > 0, "positive"),
         ("locref_stdev", t.locref_stdev, t.locref_stdev > 0, "positive"),
         ("locref_loss_weight", t.locref_loss_weight, t.locref_loss_weight >= 0, "0 or more"),
+        ("test_scale", t.test_scale, t.test_scale is None or t.test_scale > 0, "positive"),
         ("augment.global_scale", a.global_scale, a.global_scale > 0, "positive"),
         ("augment.scale_jitter", [low, high], 0 < low <= high, "[low, high], 0 < low <= high"),
         ("augment.rotation", a.rotation, a.rotation >= 0, "0 or more degrees"),

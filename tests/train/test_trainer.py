@@ -11,7 +11,7 @@ import torch
 
 from conftest import TINY, spec_for
 from poseshift.errors import PoseshiftError
-from poseshift.models.posenet import load_posenet
+from poseshift.models.posenet import load_posenet, read_snapshot
 from poseshift.run import RunDir
 from poseshift.spec import resolve_settings
 from poseshift.train.schedule import learning_rate
@@ -91,6 +91,8 @@ def test_presets_load_and_follow_the_paper() -> None:
     assert paper.batchnorm == {"resnet": "frozen", "efficientnet": "frozen", "mobilenetv2": "train"}
     long = resolve_settings("paper-long")[0]
     assert long.batchnorm == paper.batchnorm and long.weight_decay == 0.0
+    # DeepLabCut-TF predicted at full resolution; fast predicts at the training scale
+    assert paper.test_scale == long.test_scale == 1.0 and paper.augment.global_scale == 0.8
     assert long.iterations == 600_000 and learning_rate(long, 430_000, "imagenet") == 0.002
     fast = resolve_settings("fast")[0]
     assert learning_rate(fast, fast.iterations - 1, "imagenet") < learning_rate(
@@ -132,6 +134,16 @@ def test_batchnorm_mode_per_family(tiny_project: Path, tmp_path: Path, mode: str
     assert not torch.equal(first[1], last[1])  # the affine scale learns in both modes
     if mode == "frozen":  # from scratch: the stored statistics are the initial ones
         assert torch.count_nonzero(last[0]) == 0
+
+
+@pytest.mark.parametrize("test_scale", [None, 1.0])
+def test_snapshots_predict_at_the_test_scale(
+    tiny_project: Path, tmp_path: Path, test_scale: float | None
+) -> None:
+    recipe = dataclasses.replace(TINY, snapshots=[6], test_scale=test_scale)
+    train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
+    snapshot = read_snapshot(RunDir(tmp_path / "run").snapshot_path(6))
+    assert snapshot.input_scale == (test_scale or TINY.augment.global_scale)
 
 
 def test_batchnorm_of_an_unknown_family_is_refused(tiny_project: Path, tmp_path: Path) -> None:

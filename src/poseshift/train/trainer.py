@@ -280,7 +280,7 @@ def _train(
                             model,
                             run.snapshot_path(iteration),
                             codec=codec,
-                            input_scale=config.augment.global_scale,
+                            input_scale=config.test_scale or config.augment.global_scale,
                         )
                     every = execution.checkpoint_every
                     if iteration % every == 0 or iteration == config.iterations:
