@@ -27,7 +27,7 @@ class ImportOptions:
     format: str | None = None  # None: detected
     individual: str | None = None  # the track to keep in multi-animal sources
     predictions: bool = False  # also predicted instances (SLEAP, NWB)
-    images: Path | None = None  # COCO: the folder file_name paths start from
+    images: Path | None = None  # COCO, Label Studio: the folder holding the images
     categories: list[str] | None = None  # COCO: categories to import (merged)
     skeleton_base: int | None = None  # COCO: 0 or 1 (None: detected)
     yolo_splits: tuple[str, ...] = ("train", "val", "test")
@@ -53,7 +53,7 @@ def read_source(source: Path, options: ImportOptions) -> ImportedLabels:
     elif name == "nwb":
         labels = sleap_sources.load_nwb(source)
     elif name == "labelstudio":
-        labels = sleap_sources.load_labelstudio(source)
+        labels = sleap_sources.load_labelstudio(source, options.images or source.parent)
     else:
         return _read_yolo(source, options)
     return from_sleap(

@@ -69,7 +69,7 @@ def from_sleap(
         bodyparts=bodyparts,
         frames=frames,
         skeleton=[(str(a), str(b)) for a, b in skeleton.edge_names],
-        task=task or source.stem.split(".")[0],
+        task=task or skeleton.name or source.stem.split(".")[0],
         videos=_media_videos(labels),
     )
 
@@ -83,13 +83,22 @@ def _instances(lf: Any, predictions: bool, individual: str | None) -> list:
     return chosen
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
 def _backend_kind(video: Any) -> str:
     filename = video.filename
-    if isinstance(filename, list):
+    if isinstance(filename, list) or str(filename).lower().endswith(IMAGE_SUFFIXES):
         return "images"
     if str(filename).endswith((".slp", ".h5", ".hdf5")):
         return "embedded"
     return "media"
+
+
+def _image_file(video: Any, index: int) -> Path:
+    """The image file of frame ``index`` of an image-list video (or a one-image video)."""
+    filename = video.filename
+    return Path(filename[index] if isinstance(filename, list) else filename)
 
 
 def _video_name(video: Any) -> str:
@@ -102,7 +111,7 @@ def _check_videos(labels: Any, source: Path) -> None:
     for lf in labels.labeled_frames:
         video, kind = lf.video, _backend_kind(lf.video)
         if kind == "images":
-            path = Path(video.filename[lf.frame_idx])
+            path = _image_file(video, lf.frame_idx)
             missing = not path.is_file()
         else:
             path, missing = Path(video.filename), not video.exists()
@@ -125,7 +134,7 @@ def _frame(lf: Any, points: np.ndarray, source: Path) -> ImportedFrame:
     video, index = lf.video, int(lf.frame_idx)
     kind = _backend_kind(video)
     if kind == "images":
-        path = Path(video.filename[index])
+        path = _image_file(video, index)
         return ImportedFrame(path.parent.name, path.name, points, copy_from=path)
     named = video
     origin = _origin(video) if kind == "embedded" else None
@@ -138,9 +147,14 @@ def _frame(lf: Any, points: np.ndarray, source: Path) -> ImportedFrame:
         group, name = Path(named.filename).stem.split(".")[0], f"img{index:05d}.png"
 
     def pixels(video: Any = video, index: int = index) -> np.ndarray:
-        image = video[index]
-        if image is None:
-            raise PoseshiftError(f"{source}: frame {index} of {_video_name(video)} cannot be read")
+        try:
+            if not video.is_open:
+                video.open()
+            image = video[index]
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise PoseshiftError(
+                f"{source}: frame {index} of {_video_name(video)} cannot be read ({exc})"
+            ) from None
         return np.asarray(image)
 
     return ImportedFrame(group, name, points, pixels=pixels)
