@@ -58,6 +58,17 @@ def _nwb_video(series: Any) -> Any:
     return sleap_io.Video(filename=files if len(files) > 1 else files[0], open_backend=False)
 
 
+def _check_edges(skeleton: Any, path: Path) -> None:
+    nodes = list(skeleton.nodes[:])
+    for edge in skeleton.edges[:]:
+        unknown = next((int(i) for i in edge if not 0 <= int(i) < len(nodes)), None)
+        if unknown is not None:
+            raise PoseshiftError(
+                f"{path}: skeleton {skeleton.name!r} has an edge to node {unknown}, but its nodes "
+                f"are {', '.join(map(str, nodes))} (0 to {len(nodes) - 1}); fix the skeleton"
+            )
+
+
 def load_nwb(path: Path) -> Any:
     """The ndx-pose ``PoseTraining`` of an NWB file as sleap-io ``Labels``."""
     import sleap_io
@@ -76,6 +87,8 @@ def load_nwb(path: Path) -> Any:
         with NWBHDF5IO(str(path), mode="r", load_namespaces=True) as io:
             behavior = io.read().processing["behavior"]
             training, skeletons = behavior["PoseTraining"], behavior["Skeletons"]
+            for skeleton in skeletons.skeletons.values():
+                _check_edges(skeleton, path)
             series = list(training.source_videos.image_series.values())
             videos = [_nwb_video(s) for s in series]
             sleap_skeletons = [
