@@ -9,6 +9,7 @@ project or from scratch with a real video; round trips must give the same coordi
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -171,6 +172,26 @@ def test_label_studio_written_by_sleap_io(two_groups: PoseDataset, tmp_path: Pat
     back = imported(tmp_path / "ls.json", tmp_path / "p")
     assert back.bodyparts == two_groups.bodyparts  # first-appearance order, not a set's
     expected = by_image(two_groups)
+    for image, points in by_image(back).items():
+        np.testing.assert_allclose(points, expected[image], atol=1e-4)
+
+
+def test_label_studio_export_naming_its_images(two_groups: PoseDataset, tmp_path: Path) -> None:
+    """Label Studio itself names the picture in ``data`` (an upload URL), not in ``meta``."""
+    labels = sleap_io.load_file(str(export_labels(two_groups, tmp_path / "x.slp")))
+    sleap_io.save_labelstudio(labels, str(tmp_path / "ls.json"))
+    tasks = json.loads((tmp_path / "ls.json").read_text())
+    first = [t for t in tasks if "/video0/" in str(t["meta"]["video"]["filename"])]
+    for task in first:
+        video = task.pop("meta")["video"]
+        files = video["filename"]
+        name = Path(files[video["frame_idx"]] if isinstance(files, list) else files).name
+        task["data"] = {"image": f"/data/upload/1/{name}"}
+    (tmp_path / "upload.json").write_text(json.dumps(first))
+    folder = two_groups.root / "labeled-data" / "video0"
+    back = imported(tmp_path / "upload.json", tmp_path / "p", "--images", str(folder))
+    expected = by_image(two_groups)
+    assert len(back) == 3
     for image, points in by_image(back).items():
         np.testing.assert_allclose(points, expected[image], atol=1e-4)
 

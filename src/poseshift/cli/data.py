@@ -83,7 +83,9 @@ def import_(
         help="SLEAP / NWB: also predicted instances (frames without user labels).",
     ),
     images: Path | None = typer.Option(
-        None, "--images", help="COCO: the folder file_name paths start from (default: the json's)."
+        None,
+        "--images",
+        help="COCO / Label Studio: the folder the image paths start from (default: the json's).",
     ),
     categories: str | None = typer.Option(
         None, "--categories", help="COCO: categories to import, comma-separated, or 'all' (merged)."
