@@ -40,6 +40,8 @@ def by_image(dataset: PoseDataset) -> dict[str, np.ndarray]:
 
 
 def test_lightning_pose_example_becomes_a_project(lightning_pose: Path, tmp_path: Path) -> None:
+    info = runner.invoke(app, ["data", "info", str(lightning_pose)])
+    assert info.exit_code == 2 and "poseshift data import" in " ".join(info.stderr.split())
     project = imported(lightning_pose, tmp_path / "lp")
     with open(lightning_pose / "CollectedData.csv", newline="") as handle:
         rows = list(csv.reader(handle))

@@ -28,7 +28,9 @@ def read_config(project: Path) -> dict:
     if not config_path.is_file():
         raise PoseshiftError(
             f"no config.yaml in {project}: point to a DeepLabCut project folder "
-            "(the one holding config.yaml and labeled-data/)"
+            "(the one holding config.yaml and labeled-data/); labels of another tool "
+            "(Lightning Pose, SLEAP, NWB, COCO, ...) become one with "
+            "'poseshift data import SOURCE NEW_PROJECT'"
         )
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
