@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+
 from poseshift.data.formats.imported import ImportedFrame, ImportedLabels
 from poseshift.data.labels import labels_to_array, read_labels
 from poseshift.errors import PoseshiftError
@@ -57,8 +59,6 @@ def read_lightning_pose(source: Path) -> ImportedLabels:
 
 def _videos(root: Path) -> list[tuple[str, tuple[int, int]]]:
     """The folder's ``videos/*.mp4`` (Lightning Pose keeps them there) for config.yaml."""
-    import cv2
-
     found = []
     for video in sorted((root / "videos").glob("*.mp4")):
         capture = cv2.VideoCapture(str(video))

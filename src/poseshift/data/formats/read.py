@@ -15,11 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from poseshift.data.formats.detect import check_format, detect_format
 from poseshift.data.formats.imported import ImportedLabels, write_imported
 from poseshift.data.formats.lightning_pose import read_lightning_pose
 from poseshift.data.formats.sleap_labels import from_sleap
 from poseshift.data.project import PoseDataset
+from poseshift.errors import PoseshiftError
 
 
 @dataclass
@@ -61,28 +64,40 @@ def read_source(source: Path, options: ImportOptions) -> ImportedLabels:
     )
 
 
+def _yolo_splits(root: Path, names: tuple[str, ...]) -> list[str]:
+    """The splits data.yaml lists (``train: train/images``...) whose images are there."""
+    try:
+        config = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PoseshiftError(f"{root / 'data.yaml'} cannot be read: {exc}") from None
+    if not isinstance(config, dict):
+        raise PoseshiftError(
+            f"{root / 'data.yaml'} is not a YAML mapping (train:, val:, kpt_shape:)"
+        )
+    return [n for n in names if isinstance(config.get(n), str) and (root / config[n]).is_dir()]
+
+
 def _read_yolo(source: Path, options: ImportOptions) -> ImportedLabels:
     from poseshift.data.formats import sleap_sources
 
     root = source.parent if source.is_file() else source
-    parts = []
-    for split in options.yolo_splits:
-        if (root / split).is_dir():
-            imported = from_sleap(
-                sleap_sources.load_yolo(root, split),
-                root,
-                individual=options.individual,
-                task=root.name,
-            )
-            for frame in imported.frames:
-                frame.group = split
-            parts.append(imported)
-    if not parts:
-        from poseshift.errors import PoseshiftError
-
+    splits = _yolo_splits(root, options.yolo_splits)
+    if not splits:
         raise PoseshiftError(
-            f"{root} has none of the split folders {', '.join(options.yolo_splits)}"
+            f"{root / 'data.yaml'} names no image folder of the splits "
+            f"{', '.join(options.yolo_splits)} that exists"
         )
+    parts = []
+    for split in splits:
+        imported = from_sleap(
+            sleap_sources.load_yolo(root, split),
+            root,
+            individual=options.individual,
+            task=root.name,
+        )
+        for frame in imported.frames:
+            frame.group = split
+        parts.append(imported)
     merged = parts[0]
     for part in parts[1:]:
         merged.frames.extend(part.frames)
