@@ -159,6 +159,19 @@ def test_slp_with_a_video(lightning_pose: Path, tmp_path: Path) -> None:
     assert list(config["video_sets"]) == [str(video_file.resolve())]
 
 
+def test_slp_whose_video_moved_next_to_it(lightning_pose: Path, tmp_path: Path) -> None:
+    """A lab copies the .slp and its video to another machine: the recorded path is gone."""
+    (tmp_path / "rig").mkdir()
+    video_file = tmp_path / "rig" / "session1.mp4"
+    shutil.copy(lightning_pose / "videos" / "test_vid.mp4", video_file)
+    slp = sleap_file(tmp_path / "rig", video_file)
+    (tmp_path / "laptop").mkdir()
+    for path in (slp, video_file):
+        path.rename(tmp_path / "laptop" / path.name)
+    project = imported(tmp_path / "laptop" / slp.name, tmp_path / "p", "--individual", "rival")
+    assert project.images == ["labeled-data/session1/img00020.png"]
+
+
 def test_nwb_written_by_sleap_io(two_groups: PoseDataset, tmp_path: Path) -> None:
     """An NWB file as sleap-io writes one from SLEAP labels (PoseTraining + Skeletons)."""
     labels = sleap_io.load_file(str(export_labels(two_groups, tmp_path / "x.slp")))

@@ -39,6 +39,7 @@ def from_sleap(
         )
     skeleton = labels.skeletons[0]
     bodyparts = [str(name) for name in skeleton.node_names]
+    _relink_moved(labels, source.parent if source.is_file() else source)
     _check_videos(labels, source)
     tracks = sorted({i.track.name for i in labels.instances if i.track is not None})
     if individual is not None and individual not in tracks:
@@ -104,6 +105,22 @@ def _image_file(video: Any, index: int) -> Path:
 def _video_name(video: Any) -> str:
     filename = video.filename
     return str(filename[0] if isinstance(filename, list) and filename else filename)
+
+
+def _relink_moved(labels: Any, folder: Path) -> None:
+    """Videos and images that are gone from their recorded place but sit next to the labels
+    file (a project copied to another machine) are used from there, as SLEAP offers to."""
+    for video in labels.videos:
+        kind = _backend_kind(video)
+        if kind == "embedded":
+            continue
+        files = video.filename if isinstance(video.filename, list) else [video.filename]
+        moved = [folder / Path(str(f).replace("\\", "/")).name for f in files]
+        if not all(Path(f).is_file() for f in files) and all(m.is_file() for m in moved):
+            relinked = [str(m) for m in moved]
+            video.replace_filename(
+                relinked if isinstance(video.filename, list) else relinked[0], open=False
+            )
 
 
 def _check_videos(labels: Any, source: Path) -> None:
