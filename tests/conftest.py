@@ -26,6 +26,7 @@ MIRROR = Path(__file__).resolve().parents[1] / ".." / "shared"  # this environme
 SHARED = MIRROR / "data"
 OPENFIELD = SHARED / "openfield" / "openfield-Pranav-2018-10-30"
 HORSE10 = SHARED / "horse10"
+LIGHTNING_POSE = SHARED / "lightning-pose" / "mirror-mouse-example"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,6 +65,14 @@ def openfield() -> Path:
     if not OPENFIELD.is_dir():
         pytest.skip("../shared/data/openfield is not available")
     return OPENFIELD
+
+
+@pytest.fixture(scope="session")
+def lightning_pose() -> Path:
+    """Lightning Pose's own example dataset (MIT), unchanged: CollectedData.csv + images."""
+    if not LIGHTNING_POSE.is_dir():
+        pytest.skip("../shared/data/lightning-pose is not available")
+    return LIGHTNING_POSE
 
 
 class FileHandler(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""Bad COCO keypoints files for ``import_coco`` / ``poseshift data import-coco``.
+"""Bad COCO keypoints files for ``import_coco`` / ``poseshift data import``.
 
 Each is refused in one line naming the file and the entry, before anything is written: no
 output project, no hidden staging folder. A 0-based skeleton (ATRW) is mapped correctly.
@@ -6,12 +6,14 @@ output project, no hidden staging folder. A 0-based skeleton (ATRW) is mapped co
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from refusals import cli_refuses, one_line_error
@@ -19,6 +21,7 @@ from refusals import cli_refuses, one_line_error
 from conftest import make_project
 from poseshift.data.coco import import_coco, to_coco
 from poseshift.data.project import load_project
+from poseshift.data.project_config import dlc_date
 from poseshift.errors import PoseshiftError
 
 
@@ -122,26 +125,73 @@ def test_bad_keypoints(tmp_path: Path, source: Path, keypoints, match: str) -> N
 )
 def test_bad_skeleton(tmp_path: Path, source: Path, skeleton, match: str) -> None:
     data = edited(good_coco(source), lambda d: d["categories"][0].update(skeleton=skeleton))
-    with pytest.warns() if 0 in skeleton[0] else _no_warning():
-        refused(tmp_path, source, data, match)
+    refused(tmp_path, source, data, match)
 
 
-class _no_warning:
-    def __enter__(self) -> None:
-        return None
+def foreign(data: dict, skeleton: list) -> dict:
+    """``data`` as another tool writes it: no poseshift info, the given skeleton."""
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def edit(d: dict) -> None:
+        d.pop("info")
+        d["categories"][0]["skeleton"] = skeleton
+
+    return edited(data, edit)
 
 
 def test_zero_based_skeleton_is_detected_and_mapped(tmp_path: Path, source: Path) -> None:
-    """ATRW writes [0, 2]: index 0 can only be 0-based; today it became (Tail, Eye)."""
-    data = edited(good_coco(source), lambda d: d["categories"][0].update(skeleton=[[0, 2]]))
-    (tmp_path / "atrw.json").write_text(json.dumps(data))
-    with pytest.warns(UserWarning, match="uses index 0, so it is read as 0-based"):
-        dataset = import_coco(tmp_path / "atrw.json", source, tmp_path / "new")
+    """ATRW writes [0, 2]: index 0 can only be 0-based; it once became (Tail, Eye)."""
+    (tmp_path / "atrw.json").write_text(json.dumps(foreign(good_coco(source), [[0, 2]])))
+    dataset = import_coco(tmp_path / "atrw.json", source, tmp_path / "new")
     assert dataset.skeleton == [("Nose", "Tail")]
     assert load_project(tmp_path / "new").skeleton == [("Nose", "Tail")]
+
+
+def test_ambiguous_skeleton_base_must_be_stated(tmp_path: Path, source: Path) -> None:
+    """[1, 2] of 3 keypoints fits both numberings: refused until --skeleton-base says which."""
+    data = foreign(good_coco(source), [[1, 2]])
+    refused(tmp_path, source, data, r"fit both 0-based and 1-based numbering; pass --skeleton-base")
+    (tmp_path / "f.json").write_text(json.dumps(data))
+    zero = import_coco(tmp_path / "f.json", source, tmp_path / "zero", skeleton_base=0)
+    one = import_coco(tmp_path / "f.json", source, tmp_path / "one", skeleton_base=1)
+    assert zero.skeleton == [("Eye", "Tail")] and one.skeleton == [("Nose", "Eye")]
+    line = cli_refuses(["data", "import", tmp_path / "f.json", tmp_path / "cli"], "f.json")
+    assert "--skeleton-base" in line and not (tmp_path / "cli").exists()
+
+
+def two_species(source: Path) -> dict:
+    """AP-10K style: the images of group 0 are cats, of group 1 dogs, one keypoint list."""
+
+    def edit(d: dict) -> None:
+        cat = dict(d["categories"][0], id=1, name="cat")
+        d["categories"] = [cat, dict(cat, id=2, name="dog")]
+        groups = {im["id"]: im.pop("group") for im in d["images"]}
+        first = groups[1]
+        for ann in d["annotations"]:
+            ann["category_id"] = 1 if groups[ann["image_id"]] == first else 2
+
+    return edited(good_coco(source), edit)
+
+
+def test_several_species_are_chosen_or_merged(tmp_path: Path, source: Path) -> None:
+    data = two_species(source)
+    refused(tmp_path, source, data, r"2 categories with keypoints \(cat, dog\); choose with")
+    (tmp_path / "ap10k.json").write_text(json.dumps(data))
+    cats = import_coco(tmp_path / "ap10k.json", source, tmp_path / "cats", categories=["cat"])
+    assert len(cats) == 4 and cats.task == "cat"  # the dogs' images come along unlabeled
+    both = import_coco(tmp_path / "ap10k.json", source, tmp_path / "both", categories=["all"])
+    assert sorted(set(both.groups)) == ["cat", "dog"]  # out of domain = an unseen species
+    assert load_project(tmp_path / "both").group_names == ["cat", "dog"]
+    with pytest.raises(PoseshiftError, match=r"no category 'horse' with keypoints; it has cat"):
+        import_coco(tmp_path / "ap10k.json", source, tmp_path / "no", categories=["horse"])
+
+
+def test_config_names_today_and_no_missing_video(tmp_path: Path, source: Path) -> None:
+    """DeepLabCut names training sets after 'date'; video_sets entries must be real files."""
+    (tmp_path / "c.json").write_text(json.dumps(good_coco(source)))
+    import_coco(tmp_path / "c.json", source, tmp_path / "new")
+    config = yaml.safe_load((tmp_path / "new" / "config.yaml").read_text())
+    assert config["date"] == dlc_date(datetime.date.today()) and config["video_sets"] == {}
+    assert dlc_date(datetime.date(2018, 10, 30)) == "Oct30"  # openfield-Pranav-2018-10-30
 
 
 def test_no_annotations_at_all(tmp_path: Path, source: Path) -> None:
@@ -167,7 +217,8 @@ def test_image_size_differs_from_the_recorded_one(tmp_path: Path, source: Path) 
 def test_info_that_is_not_an_object_is_ignored(tmp_path: Path, source: Path) -> None:
     data = edited(good_coco(source), lambda d: d.update(info="made by hand"))
     (tmp_path / "c.json").write_text(json.dumps(data))
-    assert import_coco(tmp_path / "c.json", source, tmp_path / "new").scorer == "coco"
+    imported = import_coco(tmp_path / "c.json", source, tmp_path / "new", skeleton_base=1)
+    assert imported.scorer == "coco"
 
 
 def test_older_checks_still_hold(tmp_path: Path, source: Path) -> None:
@@ -228,7 +279,7 @@ def test_cli_refuses_in_one_line_and_writes_nothing(tmp_path: Path, source: Path
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(edited(good_coco(source), lambda d: d["images"][1].update(id=1))))
     out = tmp_path / "new"
-    line = cli_refuses(["data", "import-coco", path, source, out], path)
+    line = cli_refuses(["data", "import", path, out, "--images", source], path)
     assert "image id 1 is used by" in line
     assert not out.exists() and not list(tmp_path.glob(".new.*"))
 

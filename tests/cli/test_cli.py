@@ -59,9 +59,9 @@ def test_split_create_and_list(tiny_project: Path) -> None:
 
 def test_coco_commands(tiny_project: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels.json"
-    assert runner.invoke(app, ["data", "export-coco", str(tiny_project), str(out)]).exit_code == 0
+    assert runner.invoke(app, ["data", "export", str(tiny_project), str(out)]).exit_code == 0
     result = runner.invoke(
-        app, ["data", "import-coco", str(out), str(tiny_project), str(tmp_path / "new")]
+        app, ["data", "import", str(out), str(tmp_path / "new"), "--images", str(tiny_project)]
     )
     assert result.exit_code == 0, result.output
     assert "12 frames, 3 bodyparts, 3 groups" in " ".join(result.output.split())

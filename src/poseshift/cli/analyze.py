@@ -30,8 +30,12 @@ def analyze(
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     overwrite: bool = typer.Option(False, help="Re-analyze videos that already have poses."),
     compile: bool | None = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
+    export: str | None = typer.Option(
+        None, "--export", help="Also write slp (SLEAP predictions) and/or nwb (ndx-pose): slp,nwb."
+    ),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
+    from poseshift.predict.pose_formats import parse_exports
     from poseshift.predict.video import analyze_videos
 
     outputs = analyze_videos(
@@ -45,6 +49,7 @@ def analyze(
         precision=precision,
         overwrite=overwrite,
         compile=compile,
+        export=parse_exports(export),
     )
     for path in outputs:
         console.print(f"poses in {path}")

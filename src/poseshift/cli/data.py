@@ -10,7 +10,10 @@ from rich.table import Table
 
 from poseshift.cli._app import group, progress_bar
 
-app = group("Inspect, convert and generate labeled data (DeepLabCut projects, COCO).")
+app = group(
+    "Inspect, convert and generate labeled data (DeepLabCut projects; import from and export "
+    "to Lightning Pose, SLEAP, NWB, COCO, Label Studio, YOLO)."
+)
 console = Console()
 
 PROJECT = typer.Argument(..., help="DeepLabCut project folder (holds config.yaml).")
@@ -42,29 +45,71 @@ def info(project: Path = PROJECT, groups: Path | None = GROUPS) -> None:
     console.print(f"image sizes (WxH): {sizes}")
 
 
-@app.command("export-coco")
-def export_coco(
+@app.command("export")
+def export(
     project: Path = PROJECT,
-    out_json: Path = typer.Argument(..., help="COCO keypoints json to write."),
+    out: Path = typer.Argument(
+        ..., help="File to write: .slp (SLEAP; .pkg.slp embeds images), .nwb or .json (COCO)."
+    ),
     groups: Path | None = GROUPS,
 ) -> None:
-    """Write the project's labels as COCO keypoints json (images stay where they are)."""
-    from poseshift.data.coco import export_coco as export
+    """Write the project's labels in the format OUT's extension names (images stay put)."""
+    from poseshift.data.formats.export import export_format, export_labels
 
-    path = export(load(project, groups), out_json)
+    export_format(out)  # a wrong extension fails before the project is read
+    path = export_labels(load(project, groups), out)
     console.print(f"wrote {path}")
 
 
-@app.command("import-coco")
-def import_coco(
-    in_json: Path = typer.Argument(..., help="COCO keypoints json."),
-    images_dir: Path = typer.Argument(..., help="Folder the json's file_name paths start from."),
+@app.command("import")
+def import_(
+    source: Path = typer.Argument(
+        ...,
+        help="Lightning Pose folder or CSV, SLEAP .slp, NWB .nwb, Label Studio or COCO json, "
+        "YOLO dataset folder.",
+    ),
     out_project: Path = typer.Argument(..., help="New DeepLabCut project folder to create."),
+    format: str | None = typer.Option(
+        None,
+        "--format",
+        help="lightning-pose, slp, nwb, coco, labelstudio or yolo (default: detected).",
+    ),
+    individual: str | None = typer.Option(
+        None, "--individual", help="Multi-animal sources: the track (animal) to import."
+    ),
+    predictions: bool = typer.Option(
+        False,
+        "--predictions",
+        help="SLEAP / NWB: also predicted instances (frames without user labels).",
+    ),
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="COCO / Label Studio: the folder the image paths start from (default: the json's).",
+    ),
+    categories: str | None = typer.Option(
+        None, "--categories", help="COCO: categories to import, comma-separated, or 'all' (merged)."
+    ),
+    skeleton_base: int | None = typer.Option(
+        None,
+        "--skeleton-base",
+        min=0,
+        max=1,
+        help="COCO: skeleton numbering, 0 or 1 (default: detected).",
+    ),
 ) -> None:
-    """Create a DeepLabCut project from COCO keypoints (one animal per image)."""
-    from poseshift.data.coco import import_coco as do_import
+    """Create a DeepLabCut project from another tool's labels (one animal per frame)."""
+    from poseshift.data.formats.read import ImportOptions, import_labels
 
-    dataset = do_import(in_json, images_dir, out_project)
+    options = ImportOptions(
+        format=format,
+        individual=individual,
+        predictions=predictions,
+        images=images,
+        categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
+        skeleton_base=skeleton_base,
+    )
+    dataset = import_labels(source, out_project, options)
     console.print(
         f"wrote {out_project}: {len(dataset)} frames, {len(dataset.bodyparts)} bodyparts, "
         f"{len(dataset.group_names)} groups"

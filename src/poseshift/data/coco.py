@@ -3,21 +3,21 @@
 Export: one image entry per labeled frame (with its group), one annotation per image that has
 any label (visibility 2 for labeled keypoints, 0 with zero coordinates for unlabeled), bbox
 from the keypoints, and a category carrying bodypart names and the skeleton.
-Import: the reverse, copying images into ``labeled-data/<group>/``.
+Import: the reverse, copying images into ``labeled-data/<group>/`` (through
+``formats.imported.write_imported``, the one project writer for every import).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from poseshift.data.coco_file import CocoKeypoints, read_coco
+from poseshift.data.coco_file import read_coco
+from poseshift.data.formats.imported import ImportedFrame, ImportedLabels, write_imported
 from poseshift.data.images import image_size
-from poseshift.data.project import PoseDataset, write_project
+from poseshift.data.project import PoseDataset
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import safe_child, write_json_atomic
 
@@ -82,7 +82,7 @@ def export_coco(dataset: PoseDataset, out_json: str | Path) -> Path:
 # ----------------------------------------------------------------------------- import
 
 
-def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str]:
+def _destination(image: dict, path: Path, labeled: Path, group: str | None) -> tuple[str, str]:
     """(group, file name) of an image in the new project's ``labeled`` folder.
 
     Both names come from the JSON: each must be one plain name so that the copy lands in
@@ -92,80 +92,80 @@ def _destination(image: dict, path: Path, labeled: Path) -> tuple[str, str]:
     if not file_name or not isinstance(file_name, str):
         raise PoseshiftError(f"COCO file {path}: image id {image.get('id')} has no file_name")
     parts = re.split(r"[\\/]", file_name)  # Windows-made files use backslashes
-    group = image.get("group") or (parts[-2] if len(parts) > 1 else "coco")
+    group = group or image.get("group") or (parts[-2] if len(parts) > 1 else "coco")
     where = f"COCO file {path}: image id {image.get('id')}"
     folder = safe_child(labeled, group, f"{where} group")
     safe_child(folder, parts[-1], f"{where} file name")
     return str(group), parts[-1]
 
 
-def _plan_copies(
-    coco: CocoKeypoints, coco_json: Path, images_dir: Path, labeled: Path
-) -> list[tuple[Path, str, tuple[int, int]]]:
-    """(source file, name in the project, size) of every image, all checked before copying."""
-    plan, taken = [], set()
+def _source_image(image: dict, name: str, coco_json: Path, images_dir: Path) -> Path:
+    """The image file, checked to be the size the keypoints were placed on."""
+    source = images_dir / image["file_name"]
+    if not source.is_file():
+        source = images_dir / name
+    if not source.is_file():
+        raise PoseshiftError(
+            f"COCO file {coco_json}: image {image['file_name']!r} not found in "
+            f"{images_dir}; pass the folder the file_name paths are relative to (--images)"
+        )
+    size = image_size(source)
+    recorded = (image.get("width", size[0]), image.get("height", size[1]))
+    if recorded != size:
+        raise PoseshiftError(
+            f"COCO file {coco_json}: image id {image['id']!r} is recorded as "
+            f"{recorded[0]}x{recorded[1]} but {source} is {size[0]}x{size[1]}; "
+            "the keypoints belong to another version of the image"
+        )
+    return source
+
+
+def read_coco_import(
+    coco_json: Path,
+    images_dir: Path,
+    *,
+    categories: list[str] | None = None,
+    skeleton_base: int | None = None,
+) -> ImportedLabels:
+    """COCO keypoints as labels to import: every image of the file, labeled or not.
+
+    With several categories merged, a frame's group is its category (species), so that
+    out-of-domain means species the network never saw.
+    """
+    coco = read_coco(coco_json, categories=categories, skeleton_base=skeleton_base)
+    merged = len(set(coco.category_of.values())) > 1
+    unlabeled = np.full((len(coco.bodyparts), 2), np.nan, dtype=np.float32)
+    labeled = Path("labeled-data")
+    frames = []
     for image in coco.images:
-        group, name = _destination(image, coco_json, labeled)
-        source = images_dir / image["file_name"]
-        if not source.is_file():
-            source = images_dir / name
-        if not source.is_file():
-            raise PoseshiftError(
-                f"COCO file {coco_json}: image {image['file_name']!r} not found in "
-                f"{images_dir}; pass the folder the file_name paths are relative to"
-            )
-        relative = f"labeled-data/{group}/{name}"
-        if relative in taken:
-            raise PoseshiftError(f"COCO file {coco_json}: two images map to {relative}")
-        taken.add(relative)
-        size = image_size(source)
-        recorded = (image.get("width", size[0]), image.get("height", size[1]))
-        if recorded != size:
-            # Keypoints were placed on a picture of the recorded size: they would be wrong.
-            raise PoseshiftError(
-                f"COCO file {coco_json}: image id {image['id']!r} is recorded as "
-                f"{recorded[0]}x{recorded[1]} but {source} is {size[0]}x{size[1]}; "
-                "the keypoints belong to another version of the image"
-            )
-        plan.append((source, relative, size))
-    return plan
+        if merged and image["id"] not in coco.category_of:
+            continue  # an image of a category that was not chosen
+        category = coco.category_of.get(image["id"]) if merged else None
+        group, name = _destination(image, coco_json, labeled, category)
+        source = _source_image(image, name, coco_json, images_dir)
+        points = coco.keypoints.get(image["id"], unlabeled)
+        frames.append(ImportedFrame(group, name, points, copy_from=source))
+    return ImportedLabels(
+        source=coco_json,
+        scorer=str(coco.scorer or "coco"),
+        bodyparts=coco.bodyparts,
+        frames=frames,
+        skeleton=coco.skeleton,
+        task=coco.task,
+        scorer_key="info.scorer",
+    )
 
 
 def import_coco(
-    coco_json: str | Path, images_dir: str | Path, out_project: str | Path, scorer: str = "coco"
+    coco_json: str | Path,
+    images_dir: str | Path,
+    out_project: str | Path,
+    *,
+    categories: list[str] | None = None,
+    skeleton_base: int | None = None,
 ) -> PoseDataset:
     """Build a DeepLabCut project from COCO keypoints; nothing is left if it fails."""
-    coco_json, images_dir, out_project = Path(coco_json), Path(images_dir), Path(out_project)
-    if out_project.exists() and any(out_project.iterdir()):
-        raise PoseshiftError(f"{out_project} exists and is not empty; choose a new folder")
-    coco = read_coco(coco_json)
-    scorer = coco.scorer or scorer
-    # The scorer names the CollectedData_<scorer>.h5 files: check it before anything is written.
-    safe_child(out_project, f"CollectedData_{scorer}", f"COCO file {coco_json}: info.scorer")
-    plan = _plan_copies(coco, coco_json, images_dir, out_project / "labeled-data")
-    unlabeled = np.full((len(coco.bodyparts), 2), np.nan, dtype=np.float32)
-    out_project.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_project.name}.", dir=out_project.parent))
-    try:
-        for source, relative, _ in plan:
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, staging / relative)
-        dataset = PoseDataset(
-            root=staging,
-            scorer=str(scorer),
-            bodyparts=coco.bodyparts,
-            images=[relative for _, relative, _ in plan],
-            keypoints=np.stack([coco.keypoints.get(im["id"], unlabeled) for im in coco.images]),
-            groups=[relative.split("/")[1] for _, relative, _ in plan],
-            image_sizes=np.array([size for _, _, size in plan], dtype=np.int64),
-            skeleton=coco.skeleton,
-            task=coco.task,
-        )
-        write_project(dataset, project_path=out_project)
-        if out_project.exists():
-            out_project.rmdir()
-        staging.rename(out_project)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    dataset.root = out_project
-    return dataset
+    labels = read_coco_import(
+        Path(coco_json), Path(images_dir), categories=categories, skeleton_base=skeleton_base
+    )
+    return write_imported(labels, out_project)

@@ -5,9 +5,14 @@ entries that are not objects, missing or duplicate ids, annotations pointing at 
 image or category ids, keypoints of the wrong length or that are not finite numbers,
 visibility other than 0/1/2, skeleton indices out of range, no annotation at all.
 
-COCO skeletons are 1-based. Some datasets (ATRW: ``[0, 2]``) write them 0-based; an index 0
-can only be 0-based, so such a skeleton is read 0-based, with a warning. A 0-based skeleton
-that never uses keypoint 0 cannot be told apart and is read 1-based, as COCO specifies.
+Several categories with keypoints (AP-10K: 54 species) are refused unless ``categories``
+chooses some (names or ids, or ``all``); the chosen ones must share one keypoint list and are
+merged, each image remembering its category (the group of its frames on import).
+
+COCO skeletons are 1-based. Some datasets (ATRW: ``[0, 2]``) write them 0-based. The base is
+read from the indices when they tell: an index 0 can only be 0-based, an index equal to the
+number of keypoints only 1-based. Otherwise it must be stated (``skeleton_base``), except in
+files poseshift exported (1-based, as COCO specifies).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,7 @@ class CocoKeypoints:
     keypoints: dict[ImageId, np.ndarray]  # (K, 2) float32 per annotated image, NaN = unlabeled
     task: str
     scorer: str | None  # info.scorer, as poseshift's export writes it
+    category_of: dict[ImageId, str]  # the category name of each annotated image
 
 
 def _is_number(value: object) -> bool:
@@ -73,17 +78,46 @@ def _load_json(path: Path) -> dict:
     return data
 
 
-def _category(data: dict, path: Path) -> dict:
+def _name(category: dict) -> str:
+    return str(category.get("name") or category["id"])
+
+
+def _categories(data: dict, path: Path, wanted: list[str] | None) -> list[dict]:
+    """The chosen categories with keypoints; several must share one keypoint list."""
     for index, category in enumerate(data["categories"]):
         if not _is_id(category.get("id")):
             raise PoseshiftError(f"COCO file {path}: categories[{index}] has no valid 'id'")
     with_keypoints = [c for c in data["categories"] if c.get("keypoints")]
-    if len(with_keypoints) != 1:
+    if not with_keypoints:
+        raise PoseshiftError(f"COCO file {path}: no category has 'keypoints': not COCO keypoints")
+    listed = ", ".join(_name(c) for c in with_keypoints[:8])
+    listed += ", ..." if len(with_keypoints) > 8 else ""
+    if wanted is None and len(with_keypoints) > 1:
         raise PoseshiftError(
-            f"COCO file {path}: expected exactly one category with 'keypoints', found "
-            f"{len(with_keypoints)}; several animal species are not supported yet"
+            f"COCO file {path} has {len(with_keypoints)} categories with keypoints ({listed}); "
+            "choose with --categories NAME[,NAME...] or --categories all (categories that share "
+            "one keypoint list are merged, one group per category)"
         )
-    category = with_keypoints[0]
+    chosen = with_keypoints
+    if wanted is not None and wanted != ["all"]:
+        keys = {str(c["id"]): c for c in with_keypoints} | {_name(c): c for c in with_keypoints}
+        unknown = [name for name in wanted if name not in keys]
+        if unknown:
+            raise PoseshiftError(
+                f"COCO file {path} has no category {unknown[0]!r} with keypoints; it has {listed}"
+            )
+        chosen = list({id(keys[name]): keys[name] for name in wanted}.values())
+    for category in chosen:
+        _check_keypoint_names(category, path)
+        if category["keypoints"] != chosen[0]["keypoints"]:
+            raise PoseshiftError(
+                f"COCO file {path}: categories {_name(chosen[0])!r} and {_name(category)!r} "
+                "have different keypoint lists and cannot be merged; import them separately"
+            )
+    return chosen
+
+
+def _check_keypoint_names(category: dict, path: Path) -> None:
     names = category["keypoints"]
     where = f"COCO file {path}: category id {category['id']!r}"
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
@@ -91,7 +125,6 @@ def _category(data: dict, path: Path) -> dict:
     repeated = [name for i, name in enumerate(names) if name in names[:i]]
     if repeated:
         raise PoseshiftError(f"{where}: keypoint name {repeated[0]!r} is listed twice")
-    return category
 
 
 def _images(data: dict, path: Path) -> list[dict]:
@@ -147,43 +180,60 @@ def _points(ann: dict, index: int, n_parts: int, path: Path) -> np.ndarray:
 
 
 def _keypoints_by_image(
-    data: dict, category: dict, images: list[dict], path: Path
-) -> dict[ImageId, np.ndarray]:
+    data: dict, chosen: list[dict], images: list[dict], path: Path
+) -> tuple[dict[ImageId, np.ndarray], dict[ImageId, str]]:
     annotations = data["annotations"]
     _refuse_unknown(
         annotations, "category_id", {c["id"] for c in data["categories"]}, "categories", path
     )
-    ours = [(i, a) for i, a in enumerate(annotations) if a["category_id"] == category["id"]]
+    names = {c["id"]: _name(c) for c in chosen}
+    ours = [(i, a) for i, a in enumerate(annotations) if a["category_id"] in names]
     if not ours:
         raise PoseshiftError(
-            f"COCO file {path} has no annotation of category {category['id']!r}: "
-            "there are no keypoints to import"
+            f"COCO file {path} has no annotation of category "
+            f"{', '.join(repr(c['id']) for c in chosen)}: there are no keypoints to import"
         )
     _refuse_unknown([a for _, a in ours], "image_id", {im["id"] for im in images}, "images", path)
     by_image: dict[ImageId, np.ndarray] = {}
+    category_of: dict[ImageId, str] = {}
+    n_parts = len(chosen[0]["keypoints"])
     for index, ann in ours:
         if ann["image_id"] in by_image:
             raise PoseshiftError(
                 f"COCO file {path}: image id {ann['image_id']!r} has several annotations; "
                 "multi-animal data is not supported yet"
             )
-        by_image[ann["image_id"]] = _points(ann, index, len(category["keypoints"]), path)
-    return by_image
+        by_image[ann["image_id"]] = _points(ann, index, n_parts, path)
+        category_of[ann["image_id"]] = names[ann["category_id"]]
+    return by_image, category_of
 
 
-def _skeleton(category: dict, bodyparts: list[str], path: Path) -> list[tuple[str, str]]:
+def _skeleton_base(
+    indices: set[int], n_parts: int, where: str, stated: int | None, ours: bool
+) -> int:
+    if stated is not None:
+        return stated
+    if 0 in indices:
+        return 0
+    if not indices or max(indices) >= n_parts or ours:  # poseshift writes COCO's 1-based
+        return 1
+    raise PoseshiftError(
+        f"{where} uses keypoint numbers {min(indices)} to {max(indices)} of {n_parts}, which "
+        "fit both 0-based and 1-based numbering; pass --skeleton-base 0 or 1"
+    )
+
+
+def _skeleton(
+    category: dict, bodyparts: list[str], path: Path, base: int | None, ours: bool
+) -> list[tuple[str, str]]:
     pairs = category.get("skeleton") or []
     where = f"COCO file {path}: skeleton"
     if not isinstance(pairs, list) or not all(
         isinstance(p, list) and len(p) == 2 and all(_is_index(i) for i in p) for p in pairs
     ):
         raise PoseshiftError(f"{where} must be a list of [a, b] pairs of keypoint numbers")
-    first = 0 if any(0 in pair for pair in pairs) else 1
-    if first == 0:
-        warnings.warn(
-            f"{where} uses index 0, so it is read as 0-based (COCO specifies 1-based)",
-            stacklevel=3,
-        )
+    indices = {i for pair in pairs for i in pair}
+    first = _skeleton_base(indices, len(bodyparts), where, base, ours)
     for pair in pairs:
         if not all(first <= i < first + len(bodyparts) for i in pair):
             raise PoseshiftError(
@@ -193,10 +243,16 @@ def _skeleton(category: dict, bodyparts: list[str], path: Path) -> list[tuple[st
     return [(bodyparts[a - first], bodyparts[b - first]) for a, b in pairs]
 
 
-def read_coco(path: Path) -> CocoKeypoints:
-    """The checked content of a COCO keypoints file; every problem is a one-line error."""
+def read_coco(
+    path: Path, *, categories: list[str] | None = None, skeleton_base: int | None = None
+) -> CocoKeypoints:
+    """The checked content of a COCO keypoints file; every problem is a one-line error.
+
+    ``categories``: names or ids of the categories to import (``["all"]``: every one with
+    keypoints); ``skeleton_base``: 0 or 1 when the skeleton's indices do not tell.
+    """
     data = _load_json(path)
-    category = _category(data, path)
+    chosen = _categories(data, path, categories)
     for index, ann in enumerate(data["annotations"]):
         for key in ("image_id", "category_id"):
             if not _is_id(ann.get(key)):
@@ -205,14 +261,17 @@ def read_coco(path: Path) -> CocoKeypoints:
                     f"(got {ann.get(key)!r})"
                 )
     images = _images(data, path)
-    bodyparts = list(category["keypoints"])
+    bodyparts = list(chosen[0]["keypoints"])
     info = data.get("info")
     scorer = info.get("scorer") if isinstance(info, dict) else None
+    ours = isinstance(info, dict) and str(info.get("description", "")).endswith("by poseshift")
+    keypoints, category_of = _keypoints_by_image(data, chosen, images, path)
     return CocoKeypoints(
         bodyparts=bodyparts,
-        skeleton=_skeleton(category, bodyparts, path),
+        skeleton=_skeleton(chosen[0], bodyparts, path, skeleton_base, ours),
         images=images,
-        keypoints=_keypoints_by_image(data, category, images, path),
-        task=str(category.get("name") or "coco"),
+        keypoints=keypoints,
+        task=_name(chosen[0]) if len(chosen) == 1 else "coco",
         scorer=scorer,
+        category_of=category_of,
     )

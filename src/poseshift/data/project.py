@@ -229,14 +229,18 @@ def _warn_unlabeled_frames(keypoints: np.ndarray, images: list[str], root: Path)
 
 
 def write_project(
-    dataset: PoseDataset, index_style: str = "tuple", project_path: Path | None = None
+    dataset: PoseDataset,
+    index_style: str = "tuple",
+    project_path: Path | None = None,
+    videos: Sequence[tuple[str, tuple[int, int]]] = (),
 ) -> None:
     """Write config.yaml and one CollectedData pair per video folder of ``dataset.root``.
 
     Images must already be in place under ``dataset.root``; groups come from the folders.
-    ``project_path`` is the folder's final location when it is staged elsewhere first.
+    ``project_path`` is the folder's final location when it is staged elsewhere first;
+    ``videos`` the (path, (width, height)) of real video files for config.yaml's video_sets.
     """
-    videos = list(dict.fromkeys(name.split("/")[1] for name in dataset.images))
+    folders = list(dict.fromkeys(name.split("/")[1] for name in dataset.images))
     final = {"project_path": str(Path(project_path).resolve())} if project_path else None
     write_config(
         dataset.root,
@@ -247,7 +251,7 @@ def write_project(
         task=dataset.task,
         extra=final,
     )
-    for video in videos:
+    for video in folders:
         rows = [i for i, name in enumerate(dataset.images) if name.split("/")[1] == video]
         frame = labels_frame(
             dataset.scorer,

@@ -9,6 +9,7 @@ that, and hand-written configs often have it (DeepLabCut itself would fail on it
 
 from __future__ import annotations
 
+import datetime
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ def read_config(project: Path) -> dict:
     if not config_path.is_file():
         raise PoseshiftError(
             f"no config.yaml in {project}: point to a DeepLabCut project folder "
-            "(the one holding config.yaml and labeled-data/)"
+            "(the one holding config.yaml and labeled-data/); labels of another tool "
+            "(Lightning Pose, SLEAP, NWB, COCO, ...) become one with "
+            "'poseshift data import SOURCE NEW_PROJECT'"
         )
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
@@ -125,20 +128,25 @@ def write_config(
     scorer: str,
     bodyparts: Sequence[str],
     *,
-    videos: Sequence[str],
+    videos: Sequence[tuple[str, tuple[int, int]]] = (),
     skeleton: Sequence[tuple[str, str]] = (),
     task: str = "poseshift",
     extra: dict | None = None,
 ) -> Path:
-    """A config.yaml with the keys DeepLabCut needs for a single-animal project."""
+    """A config.yaml with the keys DeepLabCut needs for a single-animal project.
+
+    ``videos`` are (path, (width, height)) of video files that exist: ``video_sets`` lists
+    only those (DeepLabCut opens each entry). ``date`` is today's, as DeepLabCut writes it
+    (``Dec3``): DeepLabCut names training sets ``<Task><date>-trainset95shuffle1`` from it.
+    """
     config = {
         "Task": task,
         "scorer": scorer,
-        "date": "poseshift",
+        "date": dlc_date(datetime.date.today()),
         "multianimalproject": False,
         "identity": None,
         "project_path": str(Path(root).resolve()),
-        "video_sets": {f"videos/{v}.mp4": {"crop": "0, 0, 0, 0"} for v in videos},
+        "video_sets": {path: {"crop": f"0, {w}, 0, {h}"} for path, (w, h) in videos},
         "bodyparts": list(bodyparts),
         "start": 0,
         "stop": 1,
@@ -157,3 +165,8 @@ def write_config(
         **(extra or {}),
     }
     return write_text_atomic(Path(root) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+
+def dlc_date(day: datetime.date) -> str:
+    """DeepLabCut's ``date`` key: the month's first three letters and the day (``Dec3``)."""
+    return f"{day.strftime('%B')[:3]}{day.day}"

@@ -99,9 +99,8 @@ def _ensure_config(root: Path, final: Path, archive: Path) -> None:
     scorer = labels[0].stem.removeprefix("CollectedData_")
     frame = read_labels(labels[0])
     bodyparts = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
-    videos = sorted({p.parent.name for p in labels})
     extra = {"TrainingFraction": PAPER_FRACTIONS, "project_path": str(final.resolve())}
-    write_config(root, scorer, bodyparts, videos=videos, task="Horses", extra=extra)
+    write_config(root, scorer, bodyparts, task="Horses", extra=extra)  # Horse-30 has no videos
 
 
 def _copy_split_files(root: Path, split_files: Path | None) -> list[str]:

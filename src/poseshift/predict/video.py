@@ -40,6 +40,13 @@ from poseshift.predict.outputs import (
     record_source,
     write_poses,
 )
+from poseshift.predict.pose_formats import (
+    PoseRecord,
+    export_paths,
+    parse_exports,
+    project_skeleton,
+    write_exports,
+)
 from poseshift.predict.predictor import Predictor, run_predictor
 from poseshift.run import RunDir
 from poseshift.spec import RunSpec, run_hash
@@ -142,8 +149,12 @@ def analyze_videos(
     overwrite: bool = False,
     show_progress: bool = True,
     compile: bool | None = None,
+    export: Sequence[str] = (),
 ) -> list[Path]:
     """Write DeepLabCut-compatible poses for each video; return the .h5 paths.
+
+    ``export`` names more formats written next to each .h5 (``slp``, ``nwb``:
+    ``predict.pose_formats``).
 
     All videos are checked before the model loads (a bad file fails in seconds, writing
     nothing), the model loads once for all of them, and a video's existing output is reused
@@ -153,6 +164,7 @@ def analyze_videos(
     """
     run = RunDir(run_dir)
     check_precision(precision)
+    export = parse_exports(",".join(export))
     spec = run.spec()
     iteration = run.choose_snapshot(snapshot)
     bodyparts = run.bodyparts()
@@ -173,7 +185,9 @@ def analyze_videos(
     todo = [
         (info, out, source)
         for info, out, source in zip(infos, outputs, sources, strict=True)
-        if overwrite or not is_reusable(out, source)
+        if overwrite
+        or not is_reusable(out, source)
+        or not all(export_paths(out)[name].is_file() for name in export)
     ]
     if not todo:
         return outputs
@@ -196,6 +210,12 @@ def analyze_videos(
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),  # type: ignore[misc]  # default-bound lambda
         )
         write_poses(out, poses_frame(scorer, bodyparts, result.poses))
+        if export:
+            record = PoseRecord(
+                result.poses, bodyparts, project_skeleton(spec.project, bodyparts),
+                info.path, info.fps, (info.width, info.height), scorer,
+            )  # fmt: skip
+            write_exports(record, out, export)
         # The record goes last: it is what marks a video as analyzed from this source.
         record_source(out, source)
     return outputs
