@@ -11,6 +11,7 @@
     snapshots/snapshot-<iteration:07d>.pt   self-describing networks (``save_posenet``)
     done.json           written last by a finished training
     eval/snapshot-<iteration:07d>/          metrics.json, predictions.h5, plots/
+    deeplabcut/snapshot-<iteration:07d>/    the model folder DeepLabCut names outputs from
     export/             ONNX / TorchScript files
     status.json         a study's view of the run (queued, running, done, failed)
 
@@ -78,6 +79,10 @@ class RunDir:
 
     def eval_dir(self, iteration: int) -> Path:
         return self.path / "eval" / f"snapshot-{iteration:0{SNAPSHOT_DIGITS}d}"
+
+    def dlc_model_prefix(self, iteration: int) -> Path:
+        """DeepLabCut's ``modelprefix`` for a snapshot (``predict.dlc_shuffle`` fills it)."""
+        return self.path / "deeplabcut" / f"snapshot-{iteration:0{SNAPSHOT_DIGITS}d}"
 
     def eval_metrics_files(self) -> list[Path]:
         """Every evaluated snapshot's metrics.json, in iteration order."""

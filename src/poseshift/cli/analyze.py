@@ -15,6 +15,10 @@ RUN_HELP = "Run directory made by 'poseshift train'."
 SNAPSHOT_HELP = "Iteration number of the snapshot, or 'last'."
 PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU)."
 COMPILE_HELP = "torch.compile the network (default: on CPU; faster after a one-off compile)."
+SCORER_HELP = (
+    "Scorer in file names and columns, DLC_... (default: the name DeepLabCut derives, "
+    "DLC_<net>_<Task><date>shuffle<N>_<iteration>)."
+)
 
 
 def analyze(
@@ -33,10 +37,12 @@ def analyze(
     export: str | None = typer.Option(
         None, "--export", help="Also write slp (SLEAP predictions) and/or nwb (ndx-pose): slp,nwb."
     ),
+    scorer: str | None = typer.Option(None, help=SCORER_HELP),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
     from poseshift.predict.pose_formats import parse_exports
     from poseshift.predict.video import analyze_videos
+    from poseshift.run import RunDir
 
     outputs = analyze_videos(
         run_dir,
@@ -50,14 +56,28 @@ def analyze(
         overwrite=overwrite,
         compile=compile,
         export=parse_exports(export),
+        scorer=scorer,
     )
     for path in outputs:
         console.print(f"poses in {path}")
+    if scorer is not None:
+        console.print(f"DeepLabCut finds them with init_weights={scorer.removeprefix('DLC_')!r}")
+    else:
+        run = RunDir(run_dir)
+        prefix = run.dlc_model_prefix(run.choose_snapshot(snapshot)).resolve()
+        console.print(
+            f"DeepLabCut finds them with shuffle={run.spec().shuffle}, modelprefix={str(prefix)!r}"
+        )
 
 
 def label_video(
     run_dir: Path = typer.Argument(..., help=RUN_HELP),
     video: Path = typer.Argument(..., help="Video to draw on (analyzed first if needed)."),
+    poses: Path | None = typer.Option(
+        None,
+        help="Draw this DeepLabCut-layout .h5 (e.g. DeepLabCut's analyze_videos output) instead "
+        "of analyzing; RUN_DIR may then be the DeepLabCut project folder.",
+    ),
     pcutoff: float | None = typer.Option(
         None, help="Hide keypoints below this likelihood (default: config.yaml's pcutoff)."
     ),
@@ -67,6 +87,7 @@ def label_video(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     compile: bool | None = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
+    scorer: str | None = typer.Option(None, help=SCORER_HELP),
 ) -> None:
     """Write <video><scorer>_labeled.mp4 with keypoints and the project's skeleton."""
     from poseshift.predict.labeled_video import label_video as make_labeled_video
@@ -74,6 +95,8 @@ def label_video(
     path = make_labeled_video(
         run_dir,
         video,
+        poses=poses,
+        scorer=scorer,
         pcutoff=pcutoff,
         dest=dest,
         snapshot=snapshot,

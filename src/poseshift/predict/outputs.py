@@ -1,4 +1,10 @@
-"""DeepLabCut-compatible prediction files: columns scorer/bodyparts/coords (x, y, likelihood)."""
+"""DeepLabCut-compatible prediction files: columns scorer/bodyparts/coords (x, y, likelihood).
+
+The one owner of their names: ``<video stem><scorer>.h5`` (and ``.csv``,
+``_meta.pickle``), as DeepLabCut's ``find_analyzed_data`` looks them up. The default scorer
+is the one DeepLabCut derives (``predict.dlc_shuffle.dlc_scorer``); ``check_scorer`` vets a
+name given with ``--scorer``. Poses are float32, as DeepLabCut 3 writes them.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,46 @@ import pandas as pd
 
 from poseshift.data.project import COLUMN_LEVELS, HDF_KEY
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import write_atomic, write_json_atomic
+from poseshift.fsutil import safe_child, write_atomic, write_json_atomic
+
+# DeepLabCut's find_analyzed_data skips names containing these (its derived outputs).
+RESERVED_IN_SCORER = ("filtered", "skeleton")
+
+
+def check_scorer(name: str) -> str:
+    """A ``--scorer`` name DeepLabCut can find: starts with ``DLC_``, a plain file-name part."""
+    problem = None
+    if not name.startswith("DLC_") or name == "DLC_":
+        problem = "must start with 'DLC_' (DeepLabCut looks files up as <video>DLC_<...>.h5)"
+    elif "." in name or "/" in name or "\\" in name:
+        problem = "may not contain '.', '/' or '\\' (it is part of a file name)"
+    elif any(word in name for word in RESERVED_IN_SCORER):
+        problem = f"may not contain {' / '.join(RESERVED_IN_SCORER)} (DeepLabCut skips such files)"
+    if problem:
+        raise PoseshiftError(f"--scorer {name!r} {problem}")
+    return name
+
+
+def output_path(video: str | Path, scorer: str, dest: str | Path | None = None) -> Path:
+    """Where a video's poses go: ``<dest or video folder>/<video stem><scorer>.h5``."""
+    video = Path(video)
+    return safe_child(Path(dest or video.parent), f"{video.stem}{scorer}", "output", suffix=".h5")
+
+
+def meta_path(h5: str | Path) -> Path:
+    """``<video><scorer>_meta.pickle`` next to ``<video><scorer>.h5``."""
+    h5 = Path(h5)
+    return h5.with_name(f"{h5.stem}_meta.pickle")
 
 
 def poses_frame(
     scorer: str, bodyparts: Sequence[str], poses: np.ndarray, index: Sequence | None = None
 ) -> pd.DataFrame:
-    """(N, K, 3) poses as the DataFrame DeepLabCut's analyze_videos writes."""
+    """(N, K, 3) poses as the float32 DataFrame DeepLabCut 3's analyze_videos writes."""
     columns = pd.MultiIndex.from_product(
         [[scorer], list(bodyparts), ["x", "y", "likelihood"]], names=COLUMN_LEVELS
     )
-    values = np.asarray(poses, dtype=np.float64).reshape(len(poses), -1)
+    values = np.asarray(poses, dtype=np.float32).reshape(len(poses), -1)
     return pd.DataFrame(values, columns=columns, index=index)
 
 
@@ -68,9 +103,13 @@ def record_source(h5: str | Path, source: dict) -> Path:
     return write_json_atomic(source_path(h5), source)
 
 
-def check_outputs(videos: Sequence[Path], outputs: Sequence[Path], overwrite: bool) -> None:
+def check_outputs(
+    videos: Sequence[Path], outputs: Sequence[Path], overwrite: bool, run: str | None = None
+) -> None:
     """Refuse two videos writing one output (same stem, one --dest), and replacing another
-    video's poses without ``overwrite``: DeepLabCut's names leave no room for folders."""
+    video's or another run's (``run``: its hash) poses without ``overwrite``: DeepLabCut's
+    names leave no room for folders, and two runs of one backbone, shuffle and iteration get
+    the same DeepLabCut name."""
     first: dict[Path, Path] = {}
     for video, out in zip(videos, outputs, strict=True):
         video = video.resolve()
@@ -80,9 +119,17 @@ def check_outputs(videos: Sequence[Path], outputs: Sequence[Path], overwrite: bo
                 f"{other} and {video} would both write {out}; analyze videos of the same "
                 "name into different --dest folders"
             )
-        stored = (read_source(out) or {}).get("video", {}).get("path")
+        record = read_source(out) or {}
+        stored = record.get("video", {}).get("path")
         if out.is_file() and stored and stored != str(video) and not overwrite:
             raise PoseshiftError(
                 f"{out} holds the poses of {stored}, not of {video}; use another --dest, "
                 "or --overwrite to replace them"
+            )
+        other_run = record.get("run")
+        if out.is_file() and run and other_run and other_run != run and not overwrite:
+            raise PoseshiftError(
+                f"{out} holds the poses of another run (recipe {other_run}, this one {run}) "
+                "under the same DeepLabCut name; use another --dest or --scorer, or "
+                "--overwrite to replace them"
             )

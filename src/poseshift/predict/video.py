@@ -2,10 +2,13 @@
 
 ``analyze_videos`` mirrors DeepLabCut's ``analyze_videos``: per video it writes
 ``<video stem><scorer>.h5`` (key ``df_with_missing``, integer index 0..N-1,
-columns scorer / bodyparts / coords), the same table as ``.csv``, and
-``<video stem><scorer>_meta.pickle`` (``{"data": {...}}``, which DeepLabCut's labeled-video
-and plotting tools read for fps, frame size and cropping). A decoder thread feeds uint8
-batches (``poseshift.predict.frames``) to the run's ``Predictor`` (``predict_video``).
+columns scorer / bodyparts / coords, float32), the same table as ``.csv``, and
+``<video stem><scorer>_meta.pickle`` (``{"data": {...}}`` with DeepLabCut 3's keys, which its
+labeled-video and plotting tools read for fps, frame size and cropping). The scorer is the one
+DeepLabCut derives for the run's network (``predict.dlc_shuffle``), whose model folder is
+written to ``RunDir.dlc_model_prefix`` so DeepLabCut's own video tools find the files as
+written. A decoder thread feeds uint8 batches (``poseshift.predict.frames``) to the run's
+``Predictor`` (``predict_video``).
 """
 
 from __future__ import annotations
@@ -31,11 +34,20 @@ from rich.progress import (
 
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.fsutil import check_output_dir, file_identity, write_atomic
+from poseshift.predict.dlc_shuffle import (
+    dlc_net_type,
+    dlc_scorer,
+    project_naming,
+    write_model_folder,
+)
 from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video
 from poseshift.predict.outputs import (
     check_outputs,
+    check_scorer,
     forget_source,
     is_reusable,
+    meta_path,
+    output_path,
     poses_frame,
     record_source,
     write_poses,
@@ -130,12 +142,6 @@ class _Progress:
         self.progress.__exit__(*exc)
 
 
-def output_path(video: str | Path, scorer: str, dest: str | Path | None = None) -> Path:
-    """Where ``analyze_videos`` writes a video's .h5 (DeepLabCut's naming)."""
-    video = Path(video)
-    return Path(dest or video.parent) / f"{video.stem}{scorer}.h5"
-
-
 def analyze_videos(
     run_dir: str | Path,
     videos: Sequence[str | Path],
@@ -150,11 +156,16 @@ def analyze_videos(
     show_progress: bool = True,
     compile: bool | None = None,
     export: Sequence[str] = (),
+    scorer: str | None = None,
 ) -> list[Path]:
     """Write DeepLabCut-compatible poses for each video; return the .h5 paths.
 
     ``export`` names more formats written next to each .h5 (``slp``, ``nwb``:
-    ``predict.pose_formats``).
+    ``predict.pose_formats``). ``scorer`` replaces the name DeepLabCut derives
+    (``DLC_<net>_<Task><date>shuffle<N>_<it>``) in file names and columns; DeepLabCut then
+    finds the files through
+    ``init_weights=<scorer without DLC_>`` (create_labeled_video) or the scorer itself
+    (load_analyzed_data), not through a shuffle.
 
     All videos are checked before the model loads (a bad file fails in seconds, writing
     nothing), the model loads once for all of them, and a video's existing output is reused
@@ -171,9 +182,10 @@ def analyze_videos(
     infos = [probe_video(v) for v in videos]
     for folder in {Path(dest)} if dest else {info.path.parent for info in infos}:
         check_output_dir(folder, "--dest")  # before a whole video is analyzed
-    scorer = run.scorer(iteration, spec)
-    outputs = [output_path(info.path, scorer, dest) for info in infos]
-    check_outputs([i.path for i in infos], outputs, overwrite)
+    naming = None if scorer else project_naming(spec.project)
+    name = check_scorer(scorer) if scorer else dlc_scorer(spec, iteration, naming or {})
+    outputs = [output_path(info.path, name, dest) for info in infos]
+    check_outputs([i.path for i in infos], outputs, overwrite, run_hash(spec))
     dtype = inference_dtype(precision, pick_device(device))
     options = {  # what changes the poses (not batch size, not compilation)
         "run": run_hash(spec),
@@ -189,6 +201,15 @@ def analyze_videos(
         or not is_reusable(out, source)
         or not all(export_paths(out)[name].is_file() for name in export)
     ]
+    if naming is not None:  # cheap, and kept in step with the snapshot every time
+        write_model_folder(
+            run.dlc_model_prefix(iteration),
+            spec=spec,
+            iteration=iteration,
+            naming=naming,
+            bodyparts=bodyparts,
+            snapshot=run.snapshot_path(iteration),
+        )
     if not todo:
         return outputs
     predictor = run_predictor(run, iteration, device=device, precision=precision, compile=compile)
@@ -204,16 +225,25 @@ def analyze_videos(
                 "file is truncated or damaged); poses cover the readable frames only",
                 stacklevel=2,
             )
-        meta = _metadata(spec, scorer, result, batch_size, started, bodyparts)
+        meta = _metadata(
+            spec,
+            name,
+            result,
+            batch_size=batch_size,
+            started=started,
+            bodyparts=bodyparts,
+            iteration=iteration,
+            project_iteration=naming["iteration"] if naming else 0,
+        )
         write_atomic(
-            out.with_name(f"{out.stem}_meta.pickle"),
+            meta_path(out),
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),  # type: ignore[misc]  # default-bound lambda
         )
-        write_poses(out, poses_frame(scorer, bodyparts, result.poses))
+        write_poses(out, poses_frame(name, bodyparts, result.poses))
         if export:
             record = PoseRecord(
                 result.poses, bodyparts, project_skeleton(spec.project, bodyparts),
-                info.path, info.fps, (info.width, info.height), scorer,
+                info.path, info.fps, (info.width, info.height), name,
             )  # fmt: skip
             write_exports(record, out, export)
         # The record goes last: it is what marks a video as analyzed from this source.
@@ -225,31 +255,53 @@ def _metadata(
     spec: RunSpec,
     scorer: str,
     result: VideoPoses,
+    *,
     batch_size: int,
     started: float,
     bodyparts: list[str],
+    iteration: int,
+    project_iteration: int,
 ) -> dict:
-    """DeepLabCut's ``<video><scorer>_meta.pickle`` content (plain types only)."""
+    """``<video><scorer>_meta.pickle`` with exactly the keys DeepLabCut 3 writes (plain types).
+
+    Its ``pytorch-config`` (DeepLabCut's model config) describes the poseshift network.
+    """
     info = result.info
+    config = {
+        "net_type": dlc_net_type(spec.backbone),
+        "method": "bu",
+        "metadata": {
+            "project_path": str(spec.project),
+            "bodyparts": bodyparts,
+            "unique_bodyparts": [],
+            "individuals": ["animal"],
+            "with_identity": None,
+        },
+        "poseshift": {
+            "backbone": spec.backbone,
+            "init": spec.init,
+            "run": run_hash(spec),
+            "snapshot": iteration,
+            "input_size": list(result.input_size),
+        },
+    }
     return {
         "data": {
             "start": started,
             "stop": time.time(),
             "run_duration": result.seconds,
             "Scorer": scorer,
-            "poseshift-run": {
-                "backbone": spec.backbone,
-                "init": spec.init,
-                "project": spec.project,
-            },
+            "pytorch-config": config,
             "fps": info.fps,
             "batch_size": batch_size,
             "frame_dimensions": (info.width, info.height),
             "nframes": len(result.poses),
+            "iteration (active-learning)": project_iteration,
             "training set fraction": spec.fraction,
             "cropping": False,
             "cropping_parameters": [0, info.width, 0, info.height],
-            "input_size": result.input_size,
+            "individuals": ["animal"],
             "bodyparts": bodyparts,
+            "unique_bodyparts": [],
         }
     }
