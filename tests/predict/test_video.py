@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 import shutil
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from poseshift.data.project import PoseDataset
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import load_posenet, read_snapshot
+from poseshift.predict.dlc_shuffle import dlc_net_name, dlc_net_type
 from poseshift.predict.images import predict_images
 from poseshift.predict.labeled_video import label_video
 from poseshift.predict.predictor import Predictor
@@ -40,10 +40,9 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(run: Path) -> str:
-    """DeepLabCut's layout, with the run's hash where DeepLabCut puts task and date."""
-    name = RunDir(run).scorer(6)
-    assert re.fullmatch(r"poseshift_mobilenetv2_035_scratch_[0-9a-f]{8}shuffle1_6", name)
-    return name
+    """The name DeepLabCut derives for MobileNetV2-0.35, shuffle 1, snapshot 6 of project
+    Task 'tiny', date 'poseshift' (its config.yaml)."""
+    return "DLC_mobnet_35_tinyposeshiftshuffle1_6"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_outputs_have_deeplabcuts_layout(
     assert table.columns.levels[0].tolist() == [scorer]
     assert table.columns.get_level_values("bodyparts")[::3].tolist() == ["Nose", "Eye", "Tail"]
     assert table.columns.get_level_values("coords")[:3].tolist() == ["x", "y", "likelihood"]
-    assert (table.dtypes == np.float64).all()
+    assert (table.dtypes == np.float32).all()  # as DeepLabCut 3 writes them
     assert table.index.tolist() == list(range(12)) and table.index.dtype.kind == "i"
     with pd.HDFStore(h5, "r") as store:
         assert store.keys() == ["/df_with_missing"]
@@ -69,11 +68,56 @@ def test_outputs_have_deeplabcuts_layout(
     likelihood = table.xs("likelihood", level="coords", axis=1).to_numpy()
     assert ((likelihood >= 0) & (likelihood <= 1)).all()
     csv = pd.read_csv(h5.with_suffix(".csv"), header=[0, 1, 2], index_col=0)
-    np.testing.assert_allclose(csv.to_numpy(), table.to_numpy(), rtol=1e-9)
+    np.testing.assert_array_equal(csv.to_numpy(np.float32), table.to_numpy())  # float32 text
     meta = pickle.loads((tmp_path / f"mouse{scorer}_meta.pickle").read_bytes())["data"]
+    assert set(meta) == DLC3_META_KEYS
     assert meta["nframes"] == 12 and meta["fps"] == pytest.approx(10.0)
     assert meta["frame_dimensions"] == (64, 48) and meta["Scorer"] == scorer
     assert meta["cropping"] is False and meta["cropping_parameters"] == [0, 64, 0, 48]
+    assert meta["bodyparts"] == ["Nose", "Eye", "Tail"] and meta["individuals"] == ["animal"]
+    # DeepLabCut derives the same name from the model folder the run now holds.
+    train = RunDir(run).dlc_model_prefix(6) / "dlc-models/iteration-0"
+    train = train / "tinyposeshift-trainset95shuffle1/train"
+    assert yaml.safe_load((train / "pose_cfg.yaml").read_text())["net_type"] == (
+        "mobilenet_v2_0.35"
+    )
+    assert [p.name for p in train.glob("snapshot-*.index")] == ["snapshot-6.index"]
+
+
+# DeepLabCut 3.0.2, pose_estimation_pytorch/apis/videos.py, _generate_metadata.
+DLC3_META_KEYS = {
+    "start",
+    "stop",
+    "run_duration",
+    "Scorer",
+    "pytorch-config",
+    "fps",
+    "batch_size",
+    "frame_dimensions",
+    "nframes",
+    "iteration (active-learning)",
+    "training set fraction",
+    "cropping",
+    "cropping_parameters",
+    "individuals",
+    "bodyparts",
+    "unique_bodyparts",
+}
+
+
+@pytest.mark.parametrize(
+    ("backbone", "name"),
+    [
+        ("mobilenetv2_100", "mobnet_100"),
+        ("mobilenetv2_050", "mobnet_50"),
+        ("resnet101", "resnet101"),
+        ("efficientnet_b3", "effnet_b3"),
+        ("efficientnet_lite0", "effnet_lite0"),
+    ],
+)
+def test_network_names_are_deeplabcuts(backbone: str, name: str) -> None:
+    """As DeepLabCut 2 abbreviates its net_types (mobilenet_v2_1.0, resnet_101, ...)."""
+    assert dlc_net_name(dlc_net_type(backbone)) == name
 
 
 def test_predictions_match_predict_images_on_the_same_frames(
@@ -123,7 +167,7 @@ def test_resize_maps_predictions_back_to_video_pixels(
     got = pd.read_hdf(h5).to_numpy().reshape(-1, 3, 3)[3]
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
     meta = pickle.loads(h5.with_name(f"{h5.stem}_meta.pickle").read_bytes())["data"]
-    assert meta["input_size"] == (32, 24)
+    assert meta["pytorch-config"]["poseshift"]["input_size"] == [32, 24]
 
 
 def test_several_videos_share_one_model_load(
@@ -187,6 +231,33 @@ def test_label_video_draws_every_frame(run: Path, clip: Path, tmp_path: Path, sc
     assert len(read_frames(tmp_path / "cli" / path.name)) == 12
 
 
+def test_label_video_draws_a_deeplabcut_poses_file(
+    run: Path, clip: Path, tmp_path: Path, scorer: str
+) -> None:
+    """--poses draws a given file (here one in DeepLabCut 3's table format), analyzing nothing;
+    the project folder gives the style."""
+    [h5] = analyze_videos(run, [clip], dest=tmp_path / "ours", show_progress=False)
+    theirs = tmp_path / "theirs" / "mouseDLC_Resnet50_tinyposeshiftshuffle1_snapshot_010.h5"
+    theirs.parent.mkdir()
+    table = pd.read_hdf(h5)
+    table.columns = table.columns.set_levels(["DLC_Resnet50_tiny"], level="scorer")
+    table.to_hdf(theirs, key="df_with_missing", format="table", mode="w")
+    project = yaml.safe_load((run / "run.yaml").read_text())["project"]
+    result = runner.invoke(
+        app, ["label-video", project, str(clip), "--poses", str(theirs), "--pcutoff", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    labeled = read_frames(theirs.with_name(f"{theirs.stem}_labeled.mp4"))
+    ours = read_frames(label_video(run, clip, pcutoff=0.0, dest=h5.parent, show_progress=False))
+    assert len(labeled) == 12
+    assert np.abs(labeled[5].astype(int) - ours[5]).mean() < 0.5  # the same drawing
+    assert np.abs(labeled[5].astype(int) - read_frames(clip)[5]).mean() > 1
+    bad = tmp_path / "bad.h5"
+    pd.DataFrame(np.zeros((2, 2))).to_hdf(bad, key="df_with_missing", mode="w")
+    result = runner.invoke(app, ["label-video", project, str(clip), "--poses", str(bad)])
+    assert result.exit_code == 2 and "not scorer/bodyparts/coords" in result.stderr
+
+
 def test_analyze_cli(run: Path, clip: Path, tmp_path: Path, scorer: str) -> None:
     args = ["analyze", str(run), str(clip), "--dest", str(tmp_path), "--resize", "32x24"]
     result = runner.invoke(app, [*args, "--batch-size", "3", "--precision", "fp32"])
@@ -225,18 +296,49 @@ def test_failed_compilation_falls_back_to_eager(
     assert len(pd.read_hdf(h5)) == 12
 
 
-def test_runs_that_differ_only_in_seed_or_fraction_write_their_own_poses(
+def test_runs_with_one_deeplabcut_name_never_replace_each_others_poses(
     run: Path, clip: Path, tmp_path: Path
 ) -> None:
+    """DeepLabCut's name holds backbone, shuffle and iteration only: another seed or fraction
+    gets the same one, so the second run is refused until given its own --scorer."""
     other = tmp_path / "other-run"
-    shutil.copytree(run, other, ignore=shutil.ignore_patterns("export"))
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("export", "deeplabcut"))
     spec = yaml.safe_load((other / "run.yaml").read_text())
     spec["train"]["seed"], spec["fraction"] = 1, 0.5  # same backbone, init, shuffle, iterations
     (other / "run.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     [first] = analyze_videos(run, [clip], dest=tmp_path / "out", show_progress=False)
-    [second] = analyze_videos(other, [clip], dest=tmp_path / "out", show_progress=False)
-    assert first != second and first.is_file() and second.is_file()
-    assert pd.read_hdf(second).columns.levels[0].tolist() == [second.stem.removeprefix("mouse")]
+    before = first.read_bytes()
+    with pytest.raises(PoseshiftError, match=r"another run .* use another --dest or --scorer"):
+        analyze_videos(other, [clip], dest=tmp_path / "out", show_progress=False)
+    assert first.read_bytes() == before
+    result = runner.invoke(
+        app, ["analyze", str(other), str(clip), "--dest", str(tmp_path / "out"), "--scorer",
+              "DLC_mine_seed1"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "init_weights='mine_seed1'" in result.output
+    second = tmp_path / "out" / "mouseDLC_mine_seed1.h5"
+    assert pd.read_hdf(second).columns.levels[0].tolist() == ["DLC_mine_seed1"]
+    assert first.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("mine", "must start with 'DLC_'"),
+        ("DLC_a.b", "may not contain '.'"),
+        ("DLC_a/b", "may not contain '.', '/'"),
+        ("DLC_x_filtered", "DeepLabCut skips such files"),
+    ],
+)
+def test_a_scorer_deeplabcut_cannot_find_is_refused(
+    run: Path, clip: Path, tmp_path: Path, name: str, why: str
+) -> None:
+    result = runner.invoke(
+        app, ["analyze", str(run), str(clip), "--dest", str(tmp_path), "--scorer", name]
+    )
+    assert result.exit_code == 2 and why in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and not list(tmp_path.iterdir())
 
 
 def test_an_output_is_reused_only_for_the_same_video_snapshot_and_options(

@@ -41,7 +41,9 @@ def read_labels(path: Path) -> pd.DataFrame:
     else:
         frame = _read_labels_csv(path)
         _check_columns(frame, path)
+    style = "tuple" if frame.index.nlevels > 1 else "path"
     frame.index = _index_as_paths(frame.index, path)
+    frame.attrs["index_style"] = style  # the row index DeepLabCut wrote: row_index restores it
     if not len(frame):
         raise PoseshiftError(
             f"{path} has a header but no rows (no labeled frame): label frames in DeepLabCut "
@@ -230,13 +232,20 @@ def labels_frame(
         [[scorer], list(bodyparts), ["x", "y"]], names=COLUMN_LEVELS
     )
     values = np.asarray(keypoints, dtype=np.float64).reshape(len(images), -1)
+    return pd.DataFrame(values, index=row_index(images, index_style), columns=columns)
+
+
+def row_index(images: Sequence[str], index_style: str = "tuple") -> pd.Index:
+    """DeepLabCut's row index of image paths ``labeled-data/<video>/<image>``.
+
+    ``"tuple"``: DeepLabCut >= 2.2's three levels (``labeled-data``, video, image), which its
+    evaluation merges on; ``"path"``: the older single path string.
+    """
     if index_style == "tuple":
-        index = pd.MultiIndex.from_tuples([tuple(name.split("/", 2)) for name in images])
-    elif index_style == "path":
-        index = pd.Index(list(images))
-    else:
-        raise PoseshiftError(f"index_style must be 'tuple' or 'path', got {index_style!r}")
-    return pd.DataFrame(values, index=index, columns=columns)
+        return pd.MultiIndex.from_tuples([tuple(name.split("/", 2)) for name in images])
+    if index_style == "path":
+        return pd.Index(list(images))
+    raise PoseshiftError(f"index_style must be 'tuple' or 'path', got {index_style!r}")
 
 
 def write_labels(folder: Path, frame: pd.DataFrame) -> tuple[Path, Path]:

@@ -65,6 +65,7 @@ class PoseDataset:
     skeleton: list[tuple[str, str]] = field(default_factory=list)
     task: str = "poseshift"
     config: dict = field(default_factory=dict, repr=False)  # the project's config.yaml
+    index_style: str = "tuple"  # the label files' row index: "tuple" (3 levels) or "path"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -128,8 +129,10 @@ def load_project(project: str | Path, group_map: dict[str, str] | None = None) -
     images: list[str] = []
     arrays = []
     source: dict[str, Path] = {}  # image -> the label file that lists it
+    styles = set()
     for path in find_label_files(root, str(config["scorer"])):
         frame = read_labels(path)
+        styles.add(frame.attrs["index_style"])
         arrays.append(labels_to_array(frame, bodyparts, path))
         for name in frame.index:
             if name in source:
@@ -165,6 +168,7 @@ def load_project(project: str | Path, group_map: dict[str, str] | None = None) -
         skeleton=read_skeleton(config, bodyparts, root / "config.yaml"),
         task=str(config.get("Task") or root.name),
         config=config,
+        index_style="path" if styles == {"path"} else "tuple",
     )
 
 

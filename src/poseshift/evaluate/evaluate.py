@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from poseshift.data.labels import row_index
 from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.scale import DEFAULT_PAIR, image_scales
 from poseshift.data.splits import PARTITIONS
@@ -18,6 +19,7 @@ from poseshift.draw import save_comparison
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
 from poseshift.fsutil import file_identity, write_json_atomic
+from poseshift.predict.dlc_shuffle import dlc_scorer, project_naming
 from poseshift.predict.images import predict_images
 from poseshift.predict.outputs import poses_frame, write_poses
 from poseshift.predict.predictor import run_predictor
@@ -180,11 +182,13 @@ def evaluate_run(
                     dataset.keypoints[i],
                     predicted[n],
                 )
+        # In label order, under the labels' own row index: DeepLabCut's evaluation joins on it.
+        order = sorted(everything.tolist())
         frame = poses_frame(
-            run.scorer(iteration, spec),
+            dlc_scorer(spec, iteration, project_naming(spec.project)),  # as video outputs
             dataset.bodyparts,
-            poses,
-            [dataset.images[i] for i in everything.tolist()],
+            poses[[by_index[i] for i in order]],
+            row_index([dataset.images[i] for i in order], dataset.index_style),
         )
         write_poses(out_dir / "predictions.h5", frame, csv=False)
         write_json_atomic(out_dir / "metrics.json", metrics)
