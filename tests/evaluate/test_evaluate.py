@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -58,6 +59,14 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
     dataset = load_project(yaml.safe_load((trained / "run.yaml").read_text())["project"])
     predictions = pd.read_hdf(out / "predictions.h5")
     assert list(predictions.columns.get_level_values("coords")[:3]) == ["x", "y", "likelihood"]
+    # The labels' own 3-level row index, in label order (DeepLabCut's evaluation joins on it).
+    labels = [
+        pd.read_hdf(f"{dataset.root}/labeled-data/video{g}/CollectedData_tester.h5")
+        for g in range(3)
+    ]
+    assert predictions.index.equals(pd.concat(labels).index)
+    assert predictions.columns.levels[0].tolist() == ["DLC_mobnet_35_tinyposeshiftshuffle1_6"]
+    predictions.index = ["/".join(row) for row in predictions.index]
     model = load_posenet(RunDir(trained).snapshot_path(6)).eval()
     name = json.loads((trained / "split.json").read_text())["ood"][0]
     i = dataset.images.index(name)
@@ -84,6 +93,18 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
     truth = dataset.keypoints[dataset.indices_of(ood)]
     expected = np.linalg.norm(xy - truth, axis=-1).mean()
     assert parts["ood"]["error_px"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_labels_with_path_rows_get_path_rows(tmp_path: Path) -> None:
+    """DeepLabCut 2.1's one-string row index stays one string."""
+    make_project(tmp_path / "proj", groups=2, frames=2, index_style="path")
+    dataset = load_project(tmp_path / "proj")
+    assert dataset.index_style == "path"
+    recipe = dataclasses.replace(TINY, iterations=2, snapshots=[])
+    train(spec_for(tmp_path / "proj", train=recipe), tmp_path / "run", show_progress=False)
+    evaluate_run(tmp_path / "run", scale_pair=["Nose", "Eye"])
+    predictions = pd.read_hdf(tmp_path / "run/eval/snapshot-0000002/predictions.h5")
+    assert predictions.index.tolist() == dataset.images
 
 
 def test_evaluating_again_reuses_results(trained: Path) -> None:
