@@ -18,13 +18,16 @@ import subprocess
 import time
 from pathlib import Path
 
+from poseshift.bench.dlc3 import dlc_python, dlc_venv
+from poseshift.bench.dlc3 import ensure_dlc_venv as ensure_dlc_venv  # the benchmarks' import
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 POSESHIFT = REPO / ".venv" / "bin" / "poseshift"
 PYTHON = REPO / ".venv" / "bin" / "python"
 SHARED_PROJECT = REPO.parent / "shared" / "data" / "openfield" / "openfield-Pranav-2018-10-30"
-DLC_VENV = Path(os.environ.get("DLC3_VENV", "/tmp/dlc3-venv"))
-DLC_PY = DLC_VENV / "bin" / "python"
+DLC_VENV = dlc_venv()
+DLC_PY = dlc_python()
 SPLIT_NAME = "dlc3-shuffle1"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -56,23 +59,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
-
-
-def ensure_dlc_venv() -> None:
-    """Create /tmp/dlc3-venv (torch 2.14.1 from local wheels first, then deeplabcut 3.0.2)."""
-    if DLC_PY.exists():
-        probe = subprocess.run(
-            [str(DLC_PY), "-c", "import importlib.metadata as m; print(m.version('deeplabcut'))"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.stdout.strip() == "3.0.2":
-            return
-    log(f"creating {DLC_VENV} (deeplabcut 3.0.2)")
-    subprocess.run(["python3", "-m", "venv", str(DLC_VENV)], check=True)
-    pip = [str(DLC_VENV / "bin" / "pip"), "install", "-q"]
-    subprocess.run([*pip, "torch==2.14.1", "torchvision==0.29.1"], check=True)
-    subprocess.run([*pip, "deeplabcut==3.0.2"], check=True)
 
 
 def versions() -> dict:
