@@ -17,9 +17,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/poseshift demo --out poseshift-demo
 
-# The shape checks first (seconds), then the tests (slowest ones printed at the end).
+# The shape checks first (seconds), then the tests (slowest ones printed at the end), then
+# DeepLabCut 3.0.2 itself on poseshift's files (its venv: $$DLC3_VENV or /tmp/dlc3-venv,
+# built on first use in ~7 min and 6.6 GB, reused after; fails loudly if it cannot be built).
 test: lint $(STAMP)
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m interop tests/interop
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -61,12 +61,14 @@ def analyze(
     for path in outputs:
         console.print(f"poses in {path}")
     if scorer is not None:
-        console.print(f"DeepLabCut finds them with init_weights={scorer.removeprefix('DLC_')!r}")
+        init_weights = scorer.removeprefix("DLC_")
+        console.print(f"DeepLabCut finds them with init_weights={init_weights!r}", soft_wrap=True)
     else:
         run = RunDir(run_dir)
         prefix = run.dlc_model_prefix(run.choose_snapshot(snapshot)).resolve()
         console.print(
-            f"DeepLabCut finds them with shuffle={run.spec().shuffle}, modelprefix={str(prefix)!r}"
+            f"DeepLabCut finds them with shuffle={run.spec().shuffle}, modelprefix={str(prefix)!r}",
+            soft_wrap=True,  # one line: the path is copied from it
         )
 
 
