@@ -116,6 +116,28 @@ def imported(job: dict) -> dict:
     }
 
 
+def analyzed_by_deeplabcut(job: dict) -> dict:
+    """DeepLabCut's analyze_videos on the imported project's shuffle 1, with an untrained
+    snapshot (built by DeepLabCut, no ImageNet download): a real DeepLabCut 3 output file."""
+    import torch
+    import yaml
+    from deeplabcut.pose_estimation_pytorch.models.model import PoseModel
+
+    project = Path(job["coco_config"]).parent
+    [model_config] = project.rglob("pytorch_config.yaml")
+    torch.manual_seed(0)
+    model = PoseModel.build(yaml.safe_load(model_config.read_text())["model"])
+    torch.save({"model": model.state_dict()}, model_config.parent / "snapshot-001.pt")
+    out = Path(job["dlc_out"])
+    out.mkdir(parents=True, exist_ok=True)
+    deeplabcut.analyze_videos(
+        job["coco_config"], [job["video"]], shuffle=1, device="cpu", destfolder=str(out),
+        batch_size=4, auto_track=False,
+    )  # fmt: skip
+    [h5] = out.glob("*.h5")
+    return {"h5": str(h5), "dtype": str(pd.read_hdf(h5).dtypes.iloc[0])}
+
+
 CALLS = {
     "load_analyzed_data": load,
     "filterpredictions": filtered,
@@ -124,6 +146,7 @@ CALLS = {
     "create_labeled_video": labeled_video,
     "plot_evaluation_results": evaluation_plots,
     "check_labels+create_training_dataset": imported,
+    "analyze_videos": analyzed_by_deeplabcut,
 }
 
 

@@ -96,6 +96,7 @@ def results(openfield: Path, tmp_path_factory, dlc_python: Path) -> dict:
         "predictions": str(run / "eval" / "snapshot-0000003" / "predictions.h5"),
         "plots": str(root / "evaluation-plots"),
         "coco_config": str(root / "imported" / "config.yaml"),
+        "dlc_out": str(root / "dlc-analyzed"),
     }
     (root / "job.json").write_text(json.dumps(job))
     return {"job": job, "dlc": in_dlc(dlc_python, "check", root / "job.json")}
@@ -160,3 +161,15 @@ def test_a_deeplabcut_trained_project_reads_without_complaint(results: dict) -> 
     assert len(dataset) == 116 and dataset.bodyparts[0] == "snout"
     assert "frames: 116" in poseshift("data", "info", imported)
     assert pd.read_hdf(results["job"]["predictions"]).index.nlevels == 3
+
+
+def test_a_deeplabcut_analyze_videos_output_opens_in_label_video(results: dict) -> None:
+    got = outcome(results, "analyze_videos")
+    h5 = Path(got["h5"])
+    assert got["dtype"] == "float32" and h5.name.startswith("clipDLC_Resnet50_")
+    imported = Path(results["job"]["coco_config"]).parent
+    poseshift("label-video", imported, results["job"]["video"], "--poses", h5, "--pcutoff", "0")
+    labeled = h5.with_name(f"{h5.stem}_labeled.mp4")
+    capture = cv2.VideoCapture(str(labeled))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    capture.release()
