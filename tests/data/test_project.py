@@ -56,6 +56,7 @@ def test_both_index_styles_read_back(tmp_path: Path, style: str) -> None:
     assert loaded.images == written.images
     np.testing.assert_array_equal(loaded.keypoints, written.keypoints)
     assert loaded.groups == ["video0"] * 4 + ["video1"] * 4 + ["video2"] * 4
+    assert loaded.index_style == style  # predictions.h5 gets the same row index
 
 
 def test_csv_used_when_no_h5(tiny_project: Path) -> None:
@@ -126,3 +127,33 @@ def test_loading_does_not_write(openfield: Path, tmp_path: Path) -> None:
     before = sorted(p.name for p in copy.rglob("*"))
     load_project(copy)
     assert sorted(p.name for p in copy.rglob("*")) == before
+
+
+def test_a_project_deeplabcut_trained_reads_as_before(tiny_project: Path) -> None:
+    """What DeepLabCut 2 and 3 leave in a project they trained (model, training-set and
+    evaluation folders, check_labels' *_labeled images, DeepLabCut 3's config keys) changes
+    nothing; the interop tier checks the same on a folder DeepLabCut itself wrote."""
+    before = load_project(tiny_project)
+    shuffle = "tinyposeshift-trainset95shuffle1"
+    for folder in (
+        f"dlc-models/iteration-0/{shuffle}/train",
+        f"dlc-models-pytorch/iteration-0/{shuffle}/train",
+        "training-datasets/iteration-0/UnaugmentedDataSet_tinyposeshift",
+        f"evaluation-results/iteration-0/{shuffle}",
+        f"evaluation-results-pytorch/iteration-0/{shuffle}",
+    ):
+        (tiny_project / folder).mkdir(parents=True)
+    train = tiny_project / f"dlc-models-pytorch/iteration-0/{shuffle}/train"
+    (train / "pytorch_config.yaml").write_text("net_type: resnet_50\nmethod: bu\n")
+    (train / "snapshot-010.pt").write_bytes(b"\0")
+    labeled = tiny_project / "labeled-data" / "video0_labeled"
+    labeled.mkdir()
+    shutil.copy(tiny_project / "labeled-data/video0/img000.png", labeled / "img000.png")
+    config = tiny_project / "config.yaml"
+    config.write_text(
+        config.read_text() + "engine: pytorch\ndetector_snapshotindex: -1\n"
+        "SuperAnimalConversionTables:\n  superanimal_topviewmouse:\n    Nose: nose\n"
+    )
+    after = load_project(tiny_project)
+    assert after.images == before.images
+    np.testing.assert_array_equal(after.keypoints, before.keypoints)
