@@ -134,11 +134,11 @@ def test_a_project_deeplabcut_trained_reads_as_before(tiny_project: Path) -> Non
     evaluation folders, check_labels' *_labeled images, DeepLabCut 3's config keys) changes
     nothing; the interop tier checks the same on a folder DeepLabCut itself wrote."""
     before = load_project(tiny_project)
-    shuffle = "tinyposeshift-trainset95shuffle1"
+    shuffle = "tinyDec3-trainset95shuffle1"
     for folder in (
         f"dlc-models/iteration-0/{shuffle}/train",
         f"dlc-models-pytorch/iteration-0/{shuffle}/train",
-        "training-datasets/iteration-0/UnaugmentedDataSet_tinyposeshift",
+        "training-datasets/iteration-0/UnaugmentedDataSet_tinyDec3",
         f"evaluation-results/iteration-0/{shuffle}",
         f"evaluation-results-pytorch/iteration-0/{shuffle}",
     ):

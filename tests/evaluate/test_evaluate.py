@@ -65,7 +65,9 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
         for g in range(3)
     ]
     assert predictions.index.equals(pd.concat(labels).index)
-    assert predictions.columns.levels[0].tolist() == ["DLC_mobnet_35_tinyposeshiftshuffle1_6"]
+    config = yaml.safe_load((dataset.root / "config.yaml").read_text())
+    scorer = f"DLC_mobnet_35_tiny{config['date']}shuffle1_6"  # as DeepLabCut names the network
+    assert predictions.columns.levels[0].tolist() == [scorer]
     predictions.index = ["/".join(row) for row in predictions.index]
     model = load_posenet(RunDir(trained).snapshot_path(6)).eval()
     name = json.loads((trained / "split.json").read_text())["ood"][0]

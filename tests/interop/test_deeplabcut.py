@@ -84,8 +84,8 @@ def results(openfield: Path, tmp_path_factory, dlc_python: Path) -> dict:
     [prefix] = re.findall(r"shuffle=1, modelprefix='(.+)'$", printed, re.MULTILINE)
     poseshift("evaluate", run, "--scale-pair", "snout,tailbase")
     coco = root / "coco.json"
-    poseshift("data", "export-coco", project, coco)
-    poseshift("data", "import-coco", coco, project, root / "imported")
+    poseshift("data", "export", project, coco)
+    poseshift("data", "import", coco, root / "imported", "--images", project)
     job = {
         "config": str(project / "config.yaml"),
         "video": str(clip),
@@ -112,6 +112,7 @@ def outcome(results: dict, name: str) -> dict:
 
 def test_poseshift_names_outputs_as_deeplabcut_would(results: dict) -> None:
     assert results["job"]["scorer"] == "DLC_mobnet_35_openfieldOct30shuffle1_3"
+    assert Path(results["job"]["predictions"]).is_file()
 
 
 def test_load_analyzed_data(results: dict) -> None:

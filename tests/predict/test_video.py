@@ -41,8 +41,14 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scorer(run: Path) -> str:
     """The name DeepLabCut derives for MobileNetV2-0.35, shuffle 1, snapshot 6 of project
-    Task 'tiny', date 'poseshift' (its config.yaml)."""
-    return "DLC_mobnet_35_tinyposeshiftshuffle1_6"
+    Task 'tiny', date e.g. 'Dec3' (its config.yaml)."""
+    return f"DLC_mobnet_35_{project_id(run)}shuffle1_6"
+
+
+def project_id(run: Path) -> str:
+    """``<Task><date>`` of the run's project, as DeepLabCut joins them."""
+    config = yaml.safe_load((Path(RunDir(run).spec().project) / "config.yaml").read_text())
+    return f"{config['Task']}{config['date']}"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +83,7 @@ def test_outputs_have_deeplabcuts_layout(
     assert meta["bodyparts"] == ["Nose", "Eye", "Tail"] and meta["individuals"] == ["animal"]
     # DeepLabCut derives the same name from the model folder the run now holds.
     train = RunDir(run).dlc_model_prefix(6) / "dlc-models/iteration-0"
-    train = train / "tinyposeshift-trainset95shuffle1/train"
+    train = train / f"{project_id(run)}-trainset95shuffle1/train"
     assert yaml.safe_load((train / "pose_cfg.yaml").read_text())["net_type"] == (
         "mobilenet_v2_0.35"
     )
@@ -237,7 +243,7 @@ def test_label_video_draws_a_deeplabcut_poses_file(
     """--poses draws a given file (here one in DeepLabCut 3's table format), analyzing nothing;
     the project folder gives the style."""
     [h5] = analyze_videos(run, [clip], dest=tmp_path / "ours", show_progress=False)
-    theirs = tmp_path / "theirs" / "mouseDLC_Resnet50_tinyposeshiftshuffle1_snapshot_010.h5"
+    theirs = tmp_path / "theirs" / "mouseDLC_Resnet50_tinyDec3shuffle1_snapshot_010.h5"
     theirs.parent.mkdir()
     table = pd.read_hdf(h5)
     table.columns = table.columns.set_levels(["DLC_Resnet50_tiny"], level="scorer")
