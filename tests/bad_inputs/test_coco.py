@@ -186,11 +186,14 @@ def test_several_species_are_chosen_or_merged(tmp_path: Path, source: Path) -> N
 
 
 def test_config_names_today_and_no_missing_video(tmp_path: Path, source: Path) -> None:
-    """DeepLabCut names training sets after 'date'; video_sets entries must be real files."""
+    """DeepLabCut names training sets after 'date'; video_sets entries must exist: a folder
+    without its video is listed by its own path (check_labels finds folders by those names)."""
     (tmp_path / "c.json").write_text(json.dumps(good_coco(source)))
     import_coco(tmp_path / "c.json", source, tmp_path / "new")
     config = yaml.safe_load((tmp_path / "new" / "config.yaml").read_text())
-    assert config["date"] == dlc_date(datetime.date.today()) and config["video_sets"] == {}
+    assert config["date"] == dlc_date(datetime.date.today())
+    folders = sorted((tmp_path / "new" / "labeled-data").iterdir())
+    assert list(config["video_sets"]) == [str(f.resolve()) for f in folders]
     assert dlc_date(datetime.date(2018, 10, 30)) == "Oct30"  # openfield-Pranav-2018-10-30
 
 

@@ -57,7 +57,10 @@ def test_lightning_pose_example_becomes_a_project(lightning_pose: Path, tmp_path
         assert (tmp_path / "lp" / name).read_bytes() == (lightning_pose / row[0]).read_bytes()
     assert np.isnan(project.keypoints).any()  # unlabeled cells stay unlabeled
     config = yaml.safe_load((tmp_path / "lp" / "config.yaml").read_text())
-    assert list(config["video_sets"]) == [str((lightning_pose / "videos/test_vid.mp4").resolve())]
+    assert list(config["video_sets"]) == [
+        str((lightning_pose / "videos/test_vid.mp4").resolve()),
+        str((tmp_path / "lp/labeled-data/mirror-mouse-example").resolve()),  # for check_labels
+    ]
     csv_only = imported(lightning_pose / "CollectedData.csv", tmp_path / "csv")
     assert by_image(csv_only).keys() == points.keys()
 

@@ -243,6 +243,8 @@ def write_project(
     Images must already be in place under ``dataset.root``; groups come from the folders.
     ``project_path`` is the folder's final location when it is staged elsewhere first;
     ``videos`` the (path, (width, height)) of real video files for config.yaml's video_sets.
+    A folder without its video is listed by its own path: DeepLabCut's ``check_labels`` and
+    ``create_training_dataset`` find ``labeled-data/<name>`` through the video_sets names.
     """
     folders = list(dict.fromkeys(name.split("/")[1] for name in dataset.images))
     final = {"project_path": str(Path(project_path).resolve())} if project_path else None
@@ -250,7 +252,7 @@ def write_project(
         dataset.root,
         dataset.scorer,
         dataset.bodyparts,
-        videos=videos,
+        videos=[*videos, *_folder_entries(dataset, folders, videos, project_path)],
         skeleton=dataset.skeleton,
         task=dataset.task,
         extra=final,
@@ -265,3 +267,21 @@ def write_project(
             index_style,
         )
         write_labels(dataset.root / "labeled-data" / video, frame)
+
+
+def _folder_entries(
+    dataset: PoseDataset,
+    folders: Sequence[str],
+    videos: Sequence[tuple[str, tuple[int, int]]],
+    project_path: Path | None,
+) -> list[tuple[str, tuple[int, int]]]:
+    """video_sets entries ``<project>/labeled-data/<folder>`` for folders with no real video."""
+    have = {Path(path).stem for path, _ in videos}
+    root = Path(project_path or dataset.root).resolve()
+    entries = []
+    for folder in folders:
+        if folder not in have:
+            first = next(i for i, n in enumerate(dataset.images) if n.split("/")[1] == folder)
+            width, height = (int(v) for v in dataset.image_sizes[first])
+            entries.append((str(root / "labeled-data" / folder), (width, height)))
+    return entries
