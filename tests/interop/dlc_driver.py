@@ -138,6 +138,21 @@ def analyzed_by_deeplabcut(job: dict) -> dict:
     return {"h5": str(h5), "dtype": str(pd.read_hdf(h5).dtypes.iloc[0])}
 
 
+def filtered_next_to_a_pytorch_shuffle(job: dict) -> dict:
+    """Last: once the project has its own PyTorch shuffle N (metadata.yaml), DeepLabCut takes
+    that engine; engine=Engine.TF points it back to poseshift's model folder."""
+    deeplabcut.create_training_dataset(
+        job["config"], Shuffles=[1], net_type="resnet_50", engine=deeplabcut.Engine.PYTORCH,
+        userfeedback=False,
+    )  # fmt: skip
+    for old in Path(job["video_dir"]).glob("*_filtered.*"):
+        old.unlink()
+    deeplabcut.filterpredictions(
+        job["config"], [job["video"]], engine=deeplabcut.Engine.TF, **job["shuffle"]
+    )
+    return {"files": sorted(p.name for p in Path(job["video_dir"]).glob("*_filtered.h5"))}
+
+
 CALLS = {
     "load_analyzed_data": load,
     "filterpredictions": filtered,
@@ -147,6 +162,7 @@ CALLS = {
     "plot_evaluation_results": evaluation_plots,
     "check_labels+create_training_dataset": imported,
     "analyze_videos": analyzed_by_deeplabcut,
+    "filterpredictions(engine=TF)": filtered_next_to_a_pytorch_shuffle,
 }
 
 

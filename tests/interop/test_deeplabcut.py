@@ -127,6 +127,12 @@ def test_filterpredictions(results: dict) -> None:
     ]
 
 
+def test_filterpredictions_when_the_project_has_its_own_pytorch_shuffle(results: dict) -> None:
+    assert outcome(results, "filterpredictions(engine=TF)")["files"] == [
+        f"clip{results['job']['scorer']}_filtered.h5"
+    ]
+
+
 def test_plot_trajectories(results: dict) -> None:
     assert len(outcome(results, "plot_trajectories")["files"]) >= 3  # trajectory, likelihood, hist
 
