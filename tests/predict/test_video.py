@@ -394,3 +394,24 @@ def test_videos_of_one_name_do_not_overwrite_each_other(run: Path, tmp_path: Pat
     # Each next to its own video, as DeepLabCut does: no clash.
     outputs = analyze_videos(run, [a, b], show_progress=False)
     assert [p.parent for p in outputs] == [a.parent, b.parent]
+
+
+def test_a_project_without_task_is_refused_before_analysis(
+    run: Path, clip: Path, tmp_path: Path
+) -> None:
+    """DeepLabCut's name needs the project's Task: refused in one line, nothing written."""
+    project = tmp_path / "proj"
+    shutil.copytree(RunDir(run).spec().project, project)
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    del config["Task"]
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    other = tmp_path / "run"
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("export", "deeplabcut"))
+    spec = yaml.safe_load((other / "run.yaml").read_text())
+    (other / "run.yaml").write_text(yaml.safe_dump({**spec, "project": str(project)}))
+    out = tmp_path / "out"
+    with pytest.raises(PoseshiftError, match=r"config\.yaml has no 'Task'.*--scorer NAME"):
+        analyze_videos(other, [clip], dest=out, show_progress=False)
+    assert not out.exists() and not (other / "deeplabcut").exists()
+    [h5] = analyze_videos(other, [clip], dest=out, scorer="DLC_mine", show_progress=False)
+    assert h5.name == "mouseDLC_mine.h5"
