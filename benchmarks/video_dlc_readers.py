@@ -4,8 +4,8 @@ Uses DeepLabCut's file-level tools on a poseshift .h5 / _meta.pickle pair: the l
 (``load_analyzed_data``, ``load_video_metadata``), the plots (``PlottingResults``), the
 interpolation filter (``columnwise_spline_interp``) and the labeled-video maker
 (``create_video``). DeepLabCut's project-level wrappers (``create_labeled_video(config,
-...)``, ``filterpredictions(config, ...)``) look files up by the scorer of a DeepLabCut-trained
-model folder, so they do not find poseshift files by themselves.
+...)``, ``filterpredictions(config, ...)``) derive the scorer from a model folder: poseshift
+writes one into the run (``modelprefix``), and ``tests/interop/`` runs them on its outputs.
 
     /tmp/dlc3-venv/bin/python benchmarks/video_dlc_readers.py VIDEO H5 CONFIG OUT_DIR
 """
