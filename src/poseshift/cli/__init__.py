@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import typer
 
 from poseshift import __version__
+from poseshift.cli import adapt as adapt_cli
 from poseshift.cli import analyze as analyze_cli
 from poseshift.cli import bench as bench_cli
 from poseshift.cli import data as data_cli
@@ -48,6 +49,7 @@ app.command("demo")(demo_cli.demo)
 app.command("analyze")(analyze_cli.analyze)
 app.command("label-video")(analyze_cli.label_video)
 app.command("export")(analyze_cli.export)
+app.command("adapt")(adapt_cli.adapt)
 app.add_typer(bench_cli.app, name="bench")
 
 
