@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -33,12 +34,24 @@ def analyze(
     export: str | None = typer.Option(
         None, "--export", help="Also write slp (SLEAP predictions) and/or nwb (ndx-pose): slp,nwb."
     ),
+    adapt: bool = typer.Option(
+        False, help="Adapt BatchNorm to each video first (AdaBN; kept in RUN/adapted/)."
+    ),
+    reliability: bool = typer.Option(
+        False, help="Also write <output>_reliability.csv: a per-frame reliability score."
+    ),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
     from poseshift.predict.pose_formats import parse_exports
     from poseshift.predict.video import analyze_videos
+    from poseshift.predict.video_extras import analyze_with_extras
 
-    outputs = analyze_videos(
+    analyzer = (
+        partial(analyze_with_extras, adapt=adapt, reliability=reliability)
+        if adapt or reliability
+        else analyze_videos
+    )
+    outputs = analyzer(
         run_dir,
         videos,
         batch_size=batch_size,
