@@ -77,9 +77,7 @@ def scores(
 def pooled(parts: list[tuple[dict, int]]) -> dict:
     """Image-weighted means of per-individual scores."""
     total = sum(n for _, n in parts)
-    return {
-        key: sum(p[key] * n for p, n in parts) / total for key in ("normalized_error", "pck")
-    }
+    return {key: sum(p[key] * n for p, n in parts) / total for key in ("normalized_error", "pck")}
 
 
 def synthetic_ood(run: RunDir, dataset: PoseDataset, scales: np.ndarray) -> dict:
@@ -137,9 +135,7 @@ def fmt(before: float, after: float, lower_better: bool = True) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/adapt-bench"))
-    parser.add_argument(
-        "--backbones", default="mobilenetv2_035,mobilenetv2_100,efficientnet_lite2"
-    )
+    parser.add_argument("--backbones", default="mobilenetv2_035,mobilenetv2_100,efficientnet_lite2")
     parser.add_argument("--train-only", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
