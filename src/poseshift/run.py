@@ -10,7 +10,8 @@
     checkpoints/last.pt model, optimizer, RNG and iteration (resume)
     snapshots/snapshot-<iteration:07d>.pt   self-describing networks (``save_posenet``)
     done.json           written last by a finished training
-    eval/snapshot-<iteration:07d>/          metrics.json, predictions.h5, plots/
+    eval/snapshot-<iteration:07d>/          metrics.json, predictions.h5, plots/,
+                                            metrics_adapted.json (a study's adapted arm)
     export/             ONNX / TorchScript files
     status.json         a study's view of the run (queued, running, done, failed)
     adaptation.json     only in an adapted run (``poseshift adapt``): the run, snapshot and
@@ -97,6 +98,13 @@ class RunDir:
     def eval_metrics_files(self) -> list[Path]:
         """Every evaluated snapshot's metrics.json, in iteration order."""
         return sorted((self.path / "eval").glob("snapshot-*/metrics.json"))
+
+    def adapted_metrics_file(self, iteration: int) -> Path:
+        """The study's adapted arm for a snapshot (``evaluate.adapted``)."""
+        return self.eval_dir(iteration) / "metrics_adapted.json"
+
+    def adapted_metrics_files(self) -> list[Path]:
+        return sorted((self.path / "eval").glob("snapshot-*/metrics_adapted.json"))
 
     # ------------------------------------------------------------------ spec and split
 
