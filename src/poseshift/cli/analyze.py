@@ -40,6 +40,9 @@ def analyze(
     reliability: bool = typer.Option(
         False, help="Also write <output>_reliability.csv: a per-frame reliability score."
     ),
+    frozen_batchnorm: str = typer.Option(
+        "refuse", help="With --adapt, for runs trained with frozen BatchNorm: refuse or adapt."
+    ),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
     from poseshift.predict.pose_formats import parse_exports
@@ -47,7 +50,7 @@ def analyze(
     from poseshift.predict.video_extras import analyze_with_extras
 
     analyzer = (
-        partial(analyze_with_extras, adapt=adapt, reliability=reliability)
+        partial(analyze_with_extras, adapt=adapt, reliability=reliability, frozen=frozen_batchnorm)
         if adapt or reliability
         else analyze_videos
     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from poseshift.fsutil import check_output_dir
 from poseshift.predict.adapt import adapt_run
 from poseshift.predict.frames import probe_video
 from poseshift.predict.predictor import run_predictor
@@ -61,6 +62,8 @@ def analyze_with_extras(
     run = RunDir(run_dir)
     run.choose_snapshot(snapshot)
     paths = [probe_video(v).path for v in videos]
+    if analyze.get("dest"):
+        check_output_dir(analyze["dest"], "--dest")
     options = {"snapshot": snapshot, "device": device, "batch_size": batch_size, **analyze}
     if adapt:
         jobs = [
