@@ -80,45 +80,57 @@ def pooled(parts: list[tuple[dict, int]]) -> dict:
     return {key: sum(p[key] * n for p, n in parts) / total for key in ("normalized_error", "pck")}
 
 
+def adapted_predictor(run: RunDir, frames, prior: float = 0.0) -> Predictor:
+    snapshot = read_snapshot(run.snapshot_path(run.snapshots()[-1]))
+    adapt_batchnorm(snapshot.model, frames, input_scale=snapshot.input_scale, prior=prior)
+    return predictor_of(snapshot.model, snapshot)
+
+
 def synthetic_ood(run: RunDir, dataset: PoseDataset, scales: np.ndarray) -> dict:
-    """Each test individual adapted on its own frames: before / after, per partition."""
+    """Per partition: plain; each individual adapted on its own frames (AdaBN, and with a
+    prior of as many source frames as target frames: half the stored statistics); and all
+    of the partition's individuals pooled into one adaptation."""
     membership = run.membership()
-    iteration = run.snapshots()[-1]
-    snapshot = read_snapshot(run.snapshot_path(iteration))
+    snapshot = read_snapshot(run.snapshot_path(run.snapshots()[-1]))
     plain = predictor_of(snapshot.model, snapshot)
     result = {}
     for partition in ("within", "ood"):
         rows = dataset.indices_of(membership[partition])
         groups = np.asarray(dataset.groups)[rows]
-        before, after = [], []
+        before, after, half = [], [], []
         for group in dict.fromkeys(groups.tolist()):
             mine = rows[groups == group]
             before.append((scores(plain, dataset, mine, scales), len(mine)))
-            model = read_snapshot(run.snapshot_path(iteration)).model
             frames = TargetFrames.open(dataset.root / "labeled-data" / group)
-            adapt_batchnorm(model, frames, input_scale=snapshot.input_scale)
-            after.append((scores(predictor_of(model, snapshot), dataset, mine, scales), len(mine)))
-        result[partition] = {"before": pooled(before), "after": pooled(after)}
+            own = adapted_predictor(run, frames)
+            after.append((scores(own, dataset, mine, scales), len(mine)))
+            mixed = adapted_predictor(run, frames, prior=len(frames))
+            half.append((scores(mixed, dataset, mine, scales), len(mine)))
+        images = (dataset.load_image(int(i)) for i in rows)
+        result[partition] = {
+            "before": pooled(before),
+            "after": pooled(after),
+            "after_prior": pooled(half),
+            "after_pooled": scores(adapted_predictor(run, images), dataset, rows, scales),
+        }
     return result
 
 
-def corrupted(run: RunDir, copies: dict[str, Path], scales: np.ndarray) -> dict:
-    """Per corruption: the corrupted test set before / after adapting on all of it."""
-    iteration = run.snapshots()[-1]
-    snapshot = read_snapshot(run.snapshot_path(iteration))
+def corrupted(run: RunDir, copies: dict[str, Path], clean: PoseDataset, scales: np.ndarray) -> dict:
+    """Per corruption: the corrupted test set before / after adapting on all of it (errors
+    normalized by the clean benchmark's per-individual scales)."""
+    snapshot = read_snapshot(run.snapshot_path(run.snapshots()[-1]))
     plain = predictor_of(snapshot.model, snapshot)
     result = {}
     for name, project in copies.items():
         dataset = load_project(project)
         rows = np.arange(len(dataset))
-        own_scales = image_scales(dataset)  # the corrupted copy's labels are the clean ones
-        model = read_snapshot(run.snapshot_path(iteration)).model
-        adapt_batchnorm(model, TargetFrames.open(project), input_scale=snapshot.input_scale)
+        own_scales = scales[clean.indices_of(dataset.images)]
+        adapted = adapted_predictor(run, TargetFrames.open(project))
         result[name] = {
             "before": scores(plain, dataset, rows, own_scales),
-            "after": scores(predictor_of(model, snapshot), dataset, rows, own_scales),
+            "after": scores(adapted, dataset, rows, own_scales),
         }
-    del scales
     return result
 
 
@@ -168,7 +180,7 @@ def main() -> None:
         key = f"{spec.backbone}|{spec.init}|{'frozen' if frozen else 'train'}"
         results[key] = {
             "synthetic": synthetic_ood(run, dataset, scales),
-            "corruptions": corrupted(run, copies, scales),
+            "corruptions": corrupted(run, copies, dataset, scales),
         }
         print(key, json.dumps(results[key]["synthetic"]), flush=True)
     seconds = time.perf_counter() - started
@@ -186,6 +198,9 @@ def report(results: dict) -> None:
             b, a = r["synthetic"][part]["before"], r["synthetic"][part]["after"]
             row[f"{part} NE"] = fmt(b["normalized_error"], a["normalized_error"])
             row[f"{part} PCK"] = fmt(b["pck"], a["pck"], lower_better=False)
+        ood = r["synthetic"]["ood"]
+        row["ood NE, prior"] = f"{ood['after_prior']['normalized_error']:.3f}"
+        row["ood NE, pooled"] = f"{ood['after_pooled']['normalized_error']:.3f}"
         mean_b = np.mean([c["before"]["normalized_error"] for c in r["corruptions"].values()])
         mean_a = np.mean([c["after"]["normalized_error"] for c in r["corruptions"].values()])
         pck_b = np.mean([c["before"]["pck"] for c in r["corruptions"].values()])

@@ -95,7 +95,9 @@ def measure(run: RunDir, videos: dict[Path, np.ndarray], n: int, out: Path) -> d
         ours = pick_frames(table["unreliability"].to_numpy(), n, max(1, len(error) // (5 * n)))
         lowest = np.argsort(table["likelihood_mean"].to_numpy())[:n].tolist()
         uncertain = dlc_uncertain(poses[..., 2], n)
-        draws = np.array([error[rng.choice(len(error), n, replace=False)].mean() for _ in range(2000)])
+        draws = np.array(
+            [error[rng.choice(len(error), n, replace=False)].mean() for _ in range(2000)]
+        )
         rows.append(
             {
                 "ours": float(error[ours].mean()),
