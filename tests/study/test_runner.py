@@ -180,14 +180,14 @@ def test_the_adapted_arm_sits_next_to_the_plain_ood_numbers(tmp_path: Path) -> N
 
     path = write_plan(tmp_path, ["scratch"])
     data = yaml.safe_load(path.read_text())
-    data["evaluate"]["adapted"] = True
+    data["evaluate"].update(adapted=True, snapshots="last")
     path.write_text(yaml.safe_dump(data))
     out = tmp_path / "study"
     run_study(load_plan(path), out, show_progress=False)
     table = pd.read_csv(out / "results.csv")
     adapted = table[table["partition"] == "ood_adapted"]
-    plain = table[(table["partition"] == "ood") & (table["iteration"] == 4)]
-    assert list(adapted["iteration"]) == [4]  # the last snapshot
+    plain = table[table["partition"] == "ood"]
+    assert list(adapted["iteration"]) == list(plain["iteration"]) == [4]
     assert adapted["n_images"].tolist() == plain["n_images"].tolist() == [6]  # 2 groups x 3
     assert adapted["normalized_error"].iloc[0] != plain["normalized_error"].iloc[0]
     [run_dir] = (out / "runs").iterdir()
