@@ -21,7 +21,7 @@ from poseshift.models.posenet import PoseNet, read_snapshot
 from poseshift.predict.adapt import adapt_batchnorm, adapt_run, batchnorm_layers
 from poseshift.predict.export import export_run
 from poseshift.predict.target_frames import sha256_file
-from poseshift.predict.video import analyze_videos
+from poseshift.predict.video import analyze_videos, output_path
 from poseshift.run import RunDir
 
 
@@ -117,7 +117,7 @@ def test_evaluate_analyze_and_export_use_the_adapted_run(
     assert scorer != plain and "adapted" in scorer and scorer.endswith("shuffle1_6")
     [h5_plain] = analyze_videos(run, [clip], dest=tmp_path, show_progress=False, compile=False)
     [h5] = analyze_videos(adapted, [clip], dest=tmp_path, show_progress=False, compile=False)
-    assert h5 != h5_plain and h5.name == f"newmouse{scorer}.h5"
+    assert h5 != h5_plain and h5 == output_path(clip, scorer, tmp_path)
     poses, before = pd.read_hdf(h5), pd.read_hdf(h5_plain)
     assert poses.shape == before.shape == (10, 9)
     assert not np.allclose(poses.to_numpy(), before.to_numpy())

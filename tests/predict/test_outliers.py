@@ -17,6 +17,7 @@ from poseshift.cli import app
 from poseshift.data.project import load_project
 from poseshift.predict.outliers import extract_outliers, image_name, pick_frames
 from poseshift.predict.reliability import jumps, reliability_path, reliability_table
+from poseshift.predict.video import output_path
 from poseshift.run import RunDir
 
 
@@ -119,7 +120,7 @@ def test_analyze_adapt_uses_a_run_adapted_on_each_video(run: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     [h5] = tmp_path.glob("newmouse*.h5")
     [adapted] = (run / "adapted").glob("newmouse-*")
-    assert h5.name == f"newmouse{RunDir(adapted).scorer(6)}.h5"
+    assert h5 == output_path(video, RunDir(adapted).scorer(6), tmp_path)
     record = RunDir(adapted).adaptation()
     assert record["frames"]["video"]["path"] == str(video.resolve())
     stamp = (adapted / "adaptation.json").stat().st_mtime_ns
