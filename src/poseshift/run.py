@@ -10,10 +10,14 @@
     checkpoints/last.pt model, optimizer, RNG and iteration (resume)
     snapshots/snapshot-<iteration:07d>.pt   self-describing networks (``save_posenet``)
     done.json           written last by a finished training
-    eval/snapshot-<iteration:07d>/          metrics.json, predictions.h5, plots/
+    eval/snapshot-<iteration:07d>/          metrics.json, predictions.h5, plots/,
+                                            metrics_adapted.json (a study's adapted arm)
     deeplabcut/snapshot-<iteration:07d>/    the model folder DeepLabCut names outputs from
     export/             ONNX / TorchScript files
     status.json         a study's view of the run (queued, running, done, failed)
+    adaptation.json     only in an adapted run (``poseshift adapt``): the run, snapshot and
+                        target frames it was adapted from, and how
+    adapted/<key>/      adapted runs made by ``analyze --adapt``, one per target video
 
 Training, evaluation, analysis, export and studies all ask a ``RunDir``; inference reads it
 without importing any training code.
@@ -21,7 +25,11 @@ without importing any training code.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +82,14 @@ class RunDir:
     def export_dir(self) -> Path:
         return self.path / "export"
 
+    @property
+    def adaptation_file(self) -> Path:
+        return self.path / "adaptation.json"
+
+    def adapted_dir(self, key: str) -> Path:
+        """Where ``analyze --adapt`` keeps the run adapted on one target (``key``: its name)."""
+        return self.path / "adapted" / key
+
     def snapshot_path(self, iteration: int) -> Path:
         return self.path / "snapshots" / f"snapshot-{iteration:0{SNAPSHOT_DIGITS}d}.pt"
 
@@ -87,6 +103,13 @@ class RunDir:
     def eval_metrics_files(self) -> list[Path]:
         """Every evaluated snapshot's metrics.json, in iteration order."""
         return sorted((self.path / "eval").glob("snapshot-*/metrics.json"))
+
+    def adapted_metrics_file(self, iteration: int) -> Path:
+        """The study's adapted arm for a snapshot (``evaluate.adapted``)."""
+        return self.eval_dir(iteration) / "metrics_adapted.json"
+
+    def adapted_metrics_files(self) -> list[Path]:
+        return sorted((self.path / "eval").glob("snapshot-*/metrics_adapted.json"))
 
     # ------------------------------------------------------------------ spec and split
 
@@ -187,7 +210,59 @@ class RunDir:
         """
         spec = spec or self.spec()
         init = init_label(spec.init)
-        return f"poseshift_{spec.backbone}_{init}_{run_hash(spec)}shuffle{spec.shuffle}_{iteration}"
+        tag = self.adaptation_tag()
+        return (
+            f"poseshift_{spec.backbone}_{init}_{run_hash(spec)}{tag}"
+            f"shuffle{spec.shuffle}_{iteration}"
+        )
+
+    # ------------------------------------------------------------------ adaptation
+
+    def adaptation(self) -> dict | None:
+        """adaptation.json of an adapted run (what it was adapted from, and how), else None."""
+        if not self.adaptation_file.is_file():
+            return None
+        return json.loads(self.adaptation_file.read_text())
+
+    def adaptation_tag(self) -> str:
+        """``adapted<hash>`` for an adapted run, so its outputs never take its source's names."""
+        record = self.adaptation()
+        if record is None:
+            return ""
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+        return f"adapted{digest[:8]}"
+
+    def create_adapted(
+        self,
+        source: RunDir,
+        record: dict,
+        write_snapshots: Callable[[RunDir], None],
+    ) -> None:
+        """This directory as ``source`` adapted (``record``: adaptation.json), all or nothing.
+
+        run.yaml, split.json and environment.json come from ``source`` (the same recipe and
+        split: evaluation, analysis and export use it like any run); ``write_snapshots``
+        writes the adapted networks into a temporary run directory, which is then renamed to
+        this one, so that a crash leaves no half-made run.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = RunDir(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        try:
+            for name in ("run.yaml", "split.json", "environment.json"):
+                if (source.path / name).is_file():
+                    shutil.copy2(source.path / name, staging.path / name)
+            write_snapshots(staging)
+            write_json_atomic(staging.adaptation_file, record)
+            write_json_atomic(
+                staging.done_file,
+                {"adapted_from": str(source.path), "snapshots": staging.snapshots()},
+            )
+            if self.path.exists():
+                shutil.rmtree(self.path)
+            staging.path.rename(self.path)
+        finally:
+            if staging.path.exists():
+                shutil.rmtree(staging.path)
 
     # ------------------------------------------------------------------ environment
 

@@ -26,7 +26,7 @@ def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
     top1 = results.groupby("backbone")["imagenet_top1"].agg(["min", "max"])
     assert (top1["min"] == top1["max"]).all()
     assert top1["min"].min() <= 61 and top1["max"].max() >= 77
-    assert set(results["partition"]) == {"train", "within", "ood"}
+    assert set(results["partition"]) == {"train", "within", "ood", "ood_adapted"}
     report = (out / "study" / "report.html").read_text()
     assert "data:image/png;base64," in report
     [h5] = (out / "openfield-analysis").glob("*.h5")
@@ -38,6 +38,8 @@ def test_quick_demo(openfield: Path, tmp_path: Path) -> None:
     assert "report:" in text and "normalized error" in text
     assert re.search(r"ImageNet pretraining (cut|raised) the out-of-domain error by \d+ %", text)
     assert "not measured of the paper's claims" in text
+    assert re.search(r"Test-time adaptation .* (cut|raised) the out-of-domain error by \d+ %", text)
+    assert re.search(r"'poseshift outliers' picks have \d+\.\d\dx the error of random", text)
     assert "reproduced" in report
 
 

@@ -84,6 +84,37 @@ def test_openfield_split_train_evaluate(openfield: Path, tmp_path: Path) -> None
             distances.append(((px - lx) ** 2 + (py - ly) ** 2) ** 0.5)
     expected = sum(distances) / len(distances)
     assert metrics["partitions"]["within"]["error_px"] == pytest.approx(expected, rel=1e-4)
+    adapt_and_pick_outliers(project, run, tmp_path)
+
+
+def adapt_and_pick_outliers(project: Path, run: Path, tmp_path: Path) -> None:
+    """The new-animal path on real files: adapt on the project's frames, then extract the
+    adapted run's outlier frames of (a clip of) the real video for labeling."""
+    from poseshift.demo import cut_clip
+
+    adapted = tmp_path / "run-adapted"
+    args = ["adapt", str(run), str(project), "--out", str(adapted), "--max-frames", "12"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((adapted / "adaptation.json").read_text())
+    assert record["frames"]["kind"] == "project" and len(record["frames"]["images"]) == 12
+
+    clip = cut_clip(project / "videos" / "m3v1mp4.mp4", tmp_path / "clip" / "m3v1.mp4", 16)
+    result = runner.invoke(app, ["outliers", str(adapted), str(clip), "--n", "3", "--no-compile"])
+    assert result.exit_code == 0, result.output
+    folder = project / "labeled-data" / "m3v1"
+    images = sorted(folder.glob("img*.png"))
+    assert len(images) == 3 and all(len(p.stem) == len("img00") for p in images)  # 16 frames
+    machine = pd.read_hdf(folder / "machinelabels-iter0.h5", "df_with_missing")
+    assert sorted(name for *_, name in machine.index) == [p.name for p in images]
+    assert list(machine.columns.get_level_values(1).unique()) == [
+        "snout",
+        "leftear",
+        "rightear",
+        "tailbase",
+    ]
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    assert str(clip.resolve()) in config["video_sets"]
 
 
 def test_ctrl_c_then_the_same_command_gives_the_uninterrupted_run(

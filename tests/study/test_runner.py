@@ -172,3 +172,35 @@ def test_study_cli_exits_1_when_a_run_failed(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["study", "run", str(path), "--out", str(tmp_path / "s")])
     assert result.exit_code == 1, result.output
     assert "failed runs" in result.output
+
+
+def test_the_adapted_arm_sits_next_to_the_plain_ood_numbers(tmp_path: Path) -> None:
+    from poseshift.study.analysis import StudyTables
+    from poseshift.study.report import summary_view
+
+    path = write_plan(tmp_path, ["scratch"])
+    data = yaml.safe_load(path.read_text())
+    data["evaluate"].update(adapted=True, snapshots="last")
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "study"
+    run_study(load_plan(path), out, show_progress=False)
+    table = pd.read_csv(out / "results.csv")
+    adapted = table[table["partition"] == "ood_adapted"]
+    plain = table[table["partition"] == "ood"]
+    assert list(adapted["iteration"]) == list(plain["iteration"]) == [4]
+    assert adapted["n_images"].tolist() == plain["n_images"].tolist() == [6]  # 2 groups x 3
+    assert adapted["normalized_error"].iloc[0] != plain["normalized_error"].iloc[0]
+    [run_dir] = (out / "runs").iterdir()
+    arm = run_dir / "eval" / "snapshot-0000004" / "metrics_adapted.json"
+    record = json.loads(arm.read_text())
+    plain_groups = json.loads((arm.parent / "metrics.json").read_text())["partitions"]["ood"]
+    assert (
+        record["partitions"]["ood_adapted"]["per_group"].keys() == plain_groups["per_group"].keys()
+    )
+    columns = summary_view(StudyTables.load(out))["columns"]
+    assert (
+        columns.index("OOD adapted\nnormalized error") == columns.index("OOD\nnormalized error") + 1
+    )
+    arm.unlink()  # a done run without the arm (e.g. the plan asked for it later) gets it
+    assert run_study(load_plan(path), out, show_progress=False).skipped
+    assert arm.is_file()

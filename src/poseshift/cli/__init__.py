@@ -18,12 +18,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import typer
 
 from poseshift import __version__
+from poseshift.cli import adapt as adapt_cli
 from poseshift.cli import analyze as analyze_cli
 from poseshift.cli import bench as bench_cli
 from poseshift.cli import data as data_cli
 from poseshift.cli import demo as demo_cli
 from poseshift.cli import evaluate as evaluate_cli
 from poseshift.cli import models as models_cli
+from poseshift.cli import outliers as outliers_cli
 from poseshift.cli import split as split_cli
 from poseshift.cli import study as study_cli
 from poseshift.cli import train as train_cli
@@ -48,6 +50,8 @@ app.command("demo")(demo_cli.demo)
 app.command("analyze")(analyze_cli.analyze)
 app.command("label-video")(analyze_cli.label_video)
 app.command("export")(analyze_cli.export)
+app.command("adapt")(adapt_cli.adapt)
+app.command("outliers")(outliers_cli.outliers)
 app.add_typer(bench_cli.app, name="bench")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -38,13 +39,28 @@ def analyze(
         None, "--export", help="Also write slp (SLEAP predictions) and/or nwb (ndx-pose): slp,nwb."
     ),
     scorer: str | None = typer.Option(None, help=SCORER_HELP),
+    adapt: bool = typer.Option(
+        False, help="Adapt BatchNorm to each video first (AdaBN; kept in RUN/adapted/)."
+    ),
+    reliability: bool = typer.Option(
+        False, help="Also write <output>_reliability.csv: a per-frame reliability score."
+    ),
+    frozen_batchnorm: str = typer.Option(
+        "refuse", help="With --adapt, for runs trained with frozen BatchNorm: refuse or adapt."
+    ),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
     from poseshift.predict.pose_formats import parse_exports
     from poseshift.predict.video import analyze_videos
+    from poseshift.predict.video_extras import analyze_with_extras
     from poseshift.run import RunDir
 
-    outputs = analyze_videos(
+    analyzer = (
+        partial(analyze_with_extras, adapt=adapt, reliability=reliability, frozen=frozen_batchnorm)
+        if adapt or reliability
+        else analyze_videos
+    )
+    outputs = analyzer(
         run_dir,
         videos,
         batch_size=batch_size,
@@ -60,9 +76,12 @@ def analyze(
     )
     for path in outputs:
         console.print(f"poses in {path}")
-    if scorer is not None:
-        init_weights = scorer.removeprefix("DLC_")
-        console.print(f"DeepLabCut finds them with init_weights={init_weights!r}", soft_wrap=True)
+    if scorer is not None or adapt:  # names no shuffle folder derives
+        for video, path in zip(videos, outputs, strict=True):
+            init_weights = path.stem.removeprefix(video.stem).removeprefix("DLC_")
+            console.print(
+                f"DeepLabCut finds {path.name} with init_weights={init_weights!r}", soft_wrap=True
+            )
     else:
         run = RunDir(run_dir)
         prefix = run.dlc_model_prefix(run.choose_snapshot(snapshot)).resolve()

@@ -185,7 +185,7 @@ def evaluate_run(
         # In label order, under the labels' own row index: DeepLabCut's evaluation joins on it.
         order = sorted(everything.tolist())
         frame = poses_frame(
-            dlc_scorer(spec, iteration, project_naming(spec.project)),  # as video outputs
+            dlc_scorer(spec, iteration, project_naming(spec.project), run.adaptation_tag()),
             dataset.bodyparts,
             poses[[by_index[i] for i in order]],
             row_index([dataset.images[i] for i in order], dataset.index_style),

@@ -83,10 +83,16 @@ def project_naming(project: str | Path) -> dict:
     }
 
 
-def dlc_scorer(spec: RunSpec, iteration: int, naming: dict) -> str:
-    """``DLC_<net>_<Task><date>shuffle<N>_<iteration>``, as DeepLabCut derives it."""
+def dlc_scorer(spec: RunSpec, iteration: int, naming: dict, adapted: str = "") -> str:
+    """``DLC_<net>_<Task><date>shuffle<N>_<iteration>``, as DeepLabCut derives it.
+
+    An adapted run (``adapted``: its ``RunDir.adaptation_tag``) puts its tag before
+    ``shuffle``, so its poses never take its source's file: DeepLabCut then finds them by
+    ``init_weights`` (the name after ``DLC_``), not through a shuffle.
+    """
     net = dlc_net_name(dlc_net_type(spec.backbone))
-    return f"DLC_{net}_{naming['Task']}{naming['date']}shuffle{spec.shuffle}_{iteration}"
+    project = f"{naming['Task']}{naming['date']}"
+    return f"DLC_{net}_{project}{adapted}shuffle{spec.shuffle}_{iteration}"
 
 
 def write_model_folder(

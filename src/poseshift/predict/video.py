@@ -182,13 +182,15 @@ def analyze_videos(
     infos = [probe_video(v) for v in videos]
     for folder in {Path(dest)} if dest else {info.path.parent for info in infos}:
         check_output_dir(folder, "--dest")  # before a whole video is analyzed
+    adapted = run.adaptation_tag()
     naming = None if scorer else project_naming(spec.project)
-    name = check_scorer(scorer) if scorer else dlc_scorer(spec, iteration, naming or {})
+    name = check_scorer(scorer) if scorer else dlc_scorer(spec, iteration, naming or {}, adapted)
     outputs = [output_path(info.path, name, dest) for info in infos]
-    check_outputs([i.path for i in infos], outputs, overwrite, run_hash(spec))
+    identity = run_hash(spec) + adapted  # recipe, and what an adapted run was adapted on
+    check_outputs([i.path for i in infos], outputs, overwrite, identity)
     dtype = inference_dtype(precision, pick_device(device))
     options = {  # what changes the poses (not batch size, not compilation)
-        "run": run_hash(spec),
+        "run": identity,
         "snapshot": file_identity(run.snapshot_path(iteration)),
         "autocast": dtype_name(dtype),
         "resize": list(resize) if resize else None,
@@ -201,7 +203,9 @@ def analyze_videos(
         or not is_reusable(out, source)
         or not all(export_paths(out)[name].is_file() for name in export)
     ]
-    if naming is not None:  # cheap, and kept in step with the snapshot every time
+    # Cheap, and kept in step with the snapshot every time; an adapted run's name cannot be
+    # derived from a shuffle, so it gets none.
+    if naming is not None and not adapted:
         write_model_folder(
             run.dlc_model_prefix(iteration),
             spec=spec,

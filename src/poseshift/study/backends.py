@@ -59,6 +59,12 @@ def run_one(
             scale_pair=evaluation.scale_pair,
             scale_file=evaluation.scale_file,
         )
+        if evaluation.adapted:
+            from poseshift.evaluate.adapted import evaluate_adapted
+
+            evaluate_adapted(
+                run.path, scale_pair=evaluation.scale_pair, scale_file=evaluation.scale_file
+            )
         status = {"status": "done"}
     except KeyboardInterrupt:
         raise

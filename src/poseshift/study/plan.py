@@ -62,6 +62,7 @@ class EvalSpec:
     plot: int = 2
     scale_pair: list[str] | None = None
     scale_file: str | None = None
+    adapted: bool = False  # also each OOD group after AdaBN on its own frames (ood_adapted)
 
 
 @dataclass

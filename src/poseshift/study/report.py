@@ -28,7 +28,9 @@ from poseshift.study.figures import FIGURES
 from poseshift.study.plotstyle import INIT_LABELS, display_name, percent
 
 Cell = dict[str, object]  # {"text": shown, "sort": key for the sorting script}
-_PARTS = {"train": "train", "within": "within", "ood": "OOD"}
+_PARTS = {"train": "train", "within": "within", "ood": "OOD", "ood_adapted": "OOD adapted"}
+# The adapted arm (plan evaluate.adapted: AdaBN per OOD group) next to the plain OOD numbers.
+SUMMARY_PARTITIONS = (*PARTITIONS, "ood_adapted")
 _INITS = {"imagenet": "pretrained", "scratch": "from scratch"}
 
 
@@ -68,7 +70,7 @@ def _network_cells(backbone: str, top1: float, init: str, fraction: float) -> li
 def summary_view(t: StudyTables) -> dict:
     """Wide summary: one row per backbone x init x fraction, error and PCK per partition."""
     s = t.summary
-    parts = [p for p in PARTITIONS if p in set(s["partition"])]
+    parts = [p for p in SUMMARY_PARTITIONS if p in set(s["partition"])]
     columns = ["backbone", "init", "fraction", "ImageNet\ntop-1 (%)", "shuffles"]
     columns += [f"{_PARTS[p]}\nnormalized error" for p in parts]
     columns += [f"{_PARTS[p]}\nPCK (%)" for p in parts]

@@ -154,6 +154,8 @@ def run_study(
     progress = StudyProgress(runs, out_dir, statuses, enabled=show_progress)
     with progress:
         executor.run(todo, out_dir, plan.evaluate, progress)
+    if plan.evaluate.adapted:
+        add_adapted_arm(plan, out_dir, runs)
     results = collect_results(out_dir, runs)
     final = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
     return StudyResult(
@@ -163,6 +165,18 @@ def run_study(
         skipped=skipped,
         results=results,
     )
+
+
+def add_adapted_arm(plan: Plan, out_dir: Path, runs: list[PlannedRun]) -> None:
+    """The adapted arm of done runs that lack it (runs done before the plan asked for it)."""
+    from poseshift.evaluate.adapted import evaluate_adapted
+
+    for planned in runs:
+        run = RunDir(out_dir / "runs" / planned.run_id)
+        if run.status()["status"] == "done" and not run.adapted_metrics_files():
+            evaluate_adapted(
+                run.path, scale_pair=plan.evaluate.scale_pair, scale_file=plan.evaluate.scale_file
+            )
 
 
 def run_top1(run_dir: Path, backbone: str) -> float:
@@ -186,7 +200,8 @@ def _rows(
         "preset": spec.preset,
     }
     rows, parts = [], []
-    for path in RunDir(run_dir).eval_metrics_files():
+    run = RunDir(run_dir)
+    for path in [*run.eval_metrics_files(), *run.adapted_metrics_files()]:
         metrics = json.loads(path.read_text())
         for partition, values in metrics["partitions"].items():
             base = {**key, "iteration": metrics["snapshot"], "partition": partition}
