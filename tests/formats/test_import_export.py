@@ -19,11 +19,13 @@ import sleap_io
 import yaml
 from typer.testing import CliRunner
 
-from conftest import make_project
+from conftest import make_project, spec_for
 from poseshift.cli import app
 from poseshift.data.formats.export import export_labels
 from poseshift.data.formats.read import ImportOptions, import_labels
 from poseshift.data.project import PoseDataset, load_project
+from poseshift.evaluate.evaluate import evaluate_run
+from poseshift.train.trainer import train
 
 runner = CliRunner()
 
@@ -225,3 +227,19 @@ def test_yolo_written_by_sleap_io(two_groups: PoseDataset, tmp_path: Path) -> No
         np.nanmax(np.abs(np.sort(back.keypoints.ravel()) - np.sort(two_groups.keypoints.ravel())))
         < 0.5
     )
+
+
+@pytest.mark.parametrize("name", ["labels.pkg.slp", "labels.nwb"])
+def test_slp_and_nwb_projects_train_and_evaluate(
+    two_groups: PoseDataset, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+    assert runner.invoke(app, ["data", "export", str(two_groups.root), str(out)]).exit_code == 0
+    project = imported(out, tmp_path / "project", "--images", str(two_groups.root))
+    run = tmp_path / "run"
+    result = train(spec_for(project.root), run, show_progress=False)
+    assert result.finished
+    [metrics] = evaluate_run(run, device="cpu")
+    parts = metrics["partitions"]
+    assert parts["train"]["n_images"] + parts["within"]["n_images"] == len(two_groups)
+    assert parts["train"]["error_px"] is not None
