@@ -208,3 +208,18 @@ def spec_for(project: Path, **changes) -> RunSpec:
         execution=execution,
     )
     return dataclasses.replace(spec, **changes)
+
+
+def write_clip(source: Path, target: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``source`` at its frame rate (analysis stays short)."""
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(frames):
+        ok, frame = capture.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    capture.release()
+    return target

@@ -6,31 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import sleap_io
 from pynwb import NWBHDF5IO
 from typer.testing import CliRunner
 
+from conftest import write_clip
 from poseshift.cli import app
 
 runner = CliRunner()
-
-
-def clip(source: Path, out: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``source`` at its frame rate (analysis stays short)."""
-    capture = cv2.VideoCapture(str(source))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for _ in range(frames):
-        ok, frame = capture.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    capture.release()
-    return out
 
 
 def test_lightning_pose_import_train_evaluate_analyze(lightning_pose: Path, tmp_path: Path) -> None:
@@ -50,7 +35,7 @@ def test_lightning_pose_import_train_evaluate_analyze(lightning_pose: Path, tmp_
     assert parts["train"]["n_images"] + parts["within"]["n_images"] == 90
     assert parts["within"]["error_px"] is not None
 
-    video = clip(lightning_pose / "videos" / "test_vid.mp4", tmp_path / "test_vid.mp4", 8)
+    video = write_clip(lightning_pose / "videos" / "test_vid.mp4", tmp_path / "test_vid.mp4", 8)
     analyzed = runner.invoke(app, ["analyze", str(run), str(video), "--export", "slp,nwb"])
     assert analyzed.exit_code == 0, analyzed.output
     [h5] = tmp_path.glob("test_vid*.h5")

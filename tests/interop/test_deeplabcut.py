@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import write_clip
 from poseshift.bench.dlc3 import ensure_dlc_venv
 from poseshift.cli import app
 from poseshift.data.project import load_project
@@ -42,20 +43,6 @@ def in_dlc(python: Path, *args: object) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT "))
-
-
-def write_clip(source: Path, target: Path, frames: int) -> Path:
-    capture = cv2.VideoCapture(str(source))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for _ in range(frames):
-        ok, frame = capture.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    capture.release()
-    return target
 
 
 @pytest.fixture(scope="module")
