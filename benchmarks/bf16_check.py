@@ -1,8 +1,9 @@
-"""bf16 against fp32 video poses for one trained poseshift run (the accuracy side of bf16).
+"""bf16 or int8 against fp32 video poses for one trained poseshift run (the accuracy gate).
 
-Runs ``poseshift analyze RUN CLIP --precision fp32`` and ``--precision bf16`` (compiled, 640x480,
-batch 1) and reports, of the keypoints the fp32 model finds with likelihood >= 0.6, the share
-whose bf16 prediction lies within 2 px (target: >= 99 %). Needs a run that actually finds
+Runs ``poseshift analyze RUN CLIP --precision fp32`` and ``--precision bf16`` (or ``int8``
+with ``--test int8``; compiled, 640x480, batch 1) and reports, of the keypoints the fp32
+model finds with likelihood >= 0.6, the share whose bf16 / int8 prediction lies within 2 px
+(target: >= 99 %). Needs a run that actually finds
 the animal: a barely trained network has flat scoremaps whose argmax flips at random.
 
     .venv/bin/python benchmarks/bf16_check.py RUN_DIR /tmp/dlc3-bench/analyze/openfield300.mp4 \
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("clip", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--test", choices=("bf16", "int8"), default="bf16")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     run = args.out / "run"  # a private copy: never write next to someone else's run
@@ -32,20 +34,20 @@ def main() -> None:
         shutil.copytree(args.run, run, ignore=shutil.ignore_patterns("checkpoints", "eval"))
     results = {
         p: poseshift_analyze(run, args.clip, args.batch_size, (p, True), args.out / p)
-        for p in ("fp32", "bf16")
+        for p in ("fp32", args.test)
     }
     report = {
         "run": str(args.run),
         "speed": {
             p: {"fps": r["fps"], "load_before": r["load_before"]} for p, r in results.items()
         },
-        "check": bf16_check(results["fp32"]["h5"], results["bf16"]["h5"]),
+        "check": bf16_check(results["fp32"]["h5"], results[args.test]["h5"]),
     }
     for cutoff in (0.4, 0.2, 0.0):
         report[f"check_p{cutoff}"] = bf16_check(
-            results["fp32"]["h5"], results["bf16"]["h5"], cutoff=cutoff
+            results["fp32"]["h5"], results[args.test]["h5"], cutoff=cutoff
         )
-    (args.out / "bf16_check.json").write_text(json.dumps(report, indent=1))
+    (args.out / f"{args.test}_check.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
 

@@ -14,6 +14,7 @@ import torch
 from poseshift.errors import PoseshiftError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+INFERENCE_PRECISIONS = (*PRECISIONS, "int8")  # int8: video analysis on the CPU (predict.int8)
 
 
 def pick_device(name: str) -> torch.device:
@@ -30,10 +31,11 @@ def pick_device(name: str) -> torch.device:
         ) from None
 
 
-def check_precision(precision: str) -> str:
-    """Reject a typo before any work starts."""
-    if precision not in PRECISIONS:
-        raise PoseshiftError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+def check_precision(precision: str, *, inference: bool = False) -> str:
+    """Reject a typo (or int8 outside inference) before any work starts."""
+    allowed = INFERENCE_PRECISIONS if inference else PRECISIONS
+    if precision not in allowed:
+        raise PoseshiftError(f"precision must be one of {allowed}, got {precision!r}")
     return precision
 
 
@@ -60,7 +62,12 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of inference: "auto" on the CPU is fp32, else as in training."""
+    """The autocast dtype of inference: "auto" on the CPU is fp32, else as in training.
+
+    int8 has no autocast: its head and decoding run in fp32 (``predict.int8``).
+    """
+    if precision == "int8":
+        return None
     if precision == "auto" and device.type == "cpu":
         # bf16 moves some keypoints by more than 2 px on CPU (benchmarks/): exact by default.
         precision = "fp32"

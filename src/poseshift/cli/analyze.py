@@ -14,7 +14,10 @@ console = Console()
 
 RUN_HELP = "Run directory made by 'poseshift train'."
 SNAPSHOT_HELP = "Iteration number of the snapshot, or 'last'."
-PRECISION_HELP = "fp32, bf16, fp16 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU)."
+PRECISION_HELP = (
+    "fp32, bf16, fp16, int8 or auto (bf16/fp16 autocast on CUDA, fp32 on CPU); int8: CPU "
+    "only, calibrated on each video's first frames, prints its agreement with fp32."
+)
 COMPILE_HELP = "torch.compile the network (default: on CPU; faster after a one-off compile)."
 SCORER_HELP = (
     "Scorer in file names and columns, DLC_... (default: the name DeepLabCut derives, "

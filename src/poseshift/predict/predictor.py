@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 from poseshift.device import check_precision, inference_dtype, pick_device
+from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE
 from poseshift.models.posenet import PoseNet, read_snapshot
 from poseshift.predict.frames import resize_frame, scaled_size
+from poseshift.predict.int8 import CompiledQuantized, QuantizedPoseNet, check_int8
 from poseshift.run import RunDir
 
 
@@ -43,9 +45,15 @@ class Predictor:
         precision: str = "auto",
         compile: bool | None = None,
     ) -> None:
-        check_precision(precision)
+        check_precision(precision, inference=True)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = inference_dtype(precision, self.device)
+        if compile is None:  # measured on CPU only; on CUDA compile when asked
+            compile = self.device.type == "cpu"
+        # int8: the backbone is quantized per video (``predict.int8.calibrate_on_video``).
+        self.int8 = precision == "int8"
+        if self.int8:
+            check_int8(self.device, compile)
         self.codec = codec
         self.input_scale = input_scale
         self.cuda = self.device.type == "cuda"
@@ -54,10 +62,8 @@ class Predictor:
         self.model = model.eval().to(self.device).to(memory_format=self.memory_format)
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # one input size per video
-        if compile is None:  # measured on CPU only; on CUDA compile when asked
-            compile = self.device.type == "cpu"
         self.network: Callable[..., dict[str, torch.Tensor]] = self.model
-        if compile:
+        if compile and not self.int8:
             self.network = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self._warm_shapes: set[tuple[int, ...]] = set()
 
@@ -98,6 +104,11 @@ class Predictor:
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The network on normalized (B, 3, H, W) images on the device, under autocast."""
         images = images.contiguous(memory_format=self.memory_format)
+        if self.int8 and self.network is self.model:
+            raise PoseshiftError(
+                "precision int8 is for video analysis (poseshift analyze), where the video's "
+                "first frames calibrate it; use fp32 or bf16 here"
+            )
         with torch.autocast(
             self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
         ):
@@ -112,7 +123,13 @@ class Predictor:
                     stacklevel=2,
                 )
                 self.network = self.model
+                self.int8 = False  # the fp32 network now
                 return self.model(images)
+
+    def use_quantized(self, network: QuantizedPoseNet) -> None:
+        """Run ``network`` (an int8 backbone with the fp32 head) from now on, compiled."""
+        self.network = CompiledQuantized(network)
+        self._warm_shapes.clear()
 
     def warm_up(self, batch_size: int, size: tuple[int, int]) -> None:
         """Compile for (batch_size, size) now, so that timing and progress exclude it."""

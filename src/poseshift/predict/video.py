@@ -17,6 +17,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from poseshift.predict.dlc_shuffle import (
     write_model_folder,
 )
 from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video
+from poseshift.predict.int8 import Agreement, calibrate_on_video, check_int8
 from poseshift.predict.outputs import (
     check_outputs,
     check_scorer,
@@ -72,6 +74,7 @@ class VideoPoses:
     info: VideoInfo
     input_size: tuple[int, int]  # (W, H) the network saw
     seconds: float  # wall time from the first decoded frame to the last pose on the host
+    int8: Agreement | None = None  # int8 against fp32 on the frames after calibration
 
     @property
     def fps(self) -> float:
@@ -99,6 +102,11 @@ def predict_video(
     batches = FrameBatches(info.path, batch_size, size, max_frames, pin_memory=predictor.cuda)
     total = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
     chunks = [torch.zeros(0, predictor.num_keypoints, 3, device=predictor.device)]
+    check = None
+    if predictor.int8:  # quantized on this video's own first frames
+        status = f"int8: quantizing on {info.path.name}'s first frames, compiling"
+        with Console(stderr=True).status(status) if show_progress else nullcontext():
+            check = calibrate_on_video(predictor, info.path, batch_size=batch_size, size=size)
     if show_progress and predictor.network is not predictor.model:  # seconds of silence else
         with Console(stderr=True).status(
             f"compiling the network for {size[0]}x{size[1]} frames (once per size)"
@@ -117,7 +125,7 @@ def predict_video(
         # One synchronizing copy at the end keeps CUDA busy while frames are decoded.
         poses = torch.cat(chunks).float().cpu().numpy()
         seconds = time.perf_counter() - start
-    return VideoPoses(poses, info, size, seconds)
+    return VideoPoses(poses, info, size, seconds, check)
 
 
 class _Progress:
@@ -174,7 +182,9 @@ def analyze_videos(
     container claims is analyzed up to the last good frame, with a warning.
     """
     run = RunDir(run_dir)
-    check_precision(precision)
+    check_precision(precision, inference=True)
+    if precision == "int8":
+        check_int8(pick_device(device), compile is not False)
     export = parse_exports(",".join(export))
     spec = run.spec()
     iteration = run.choose_snapshot(snapshot)
@@ -192,7 +202,7 @@ def analyze_videos(
     options = {  # what changes the poses (not batch size, not compilation)
         "run": identity,
         "snapshot": file_identity(run.snapshot_path(iteration)),
-        "autocast": dtype_name(dtype),
+        "autocast": "int8" if precision == "int8" else dtype_name(dtype),
         "resize": list(resize) if resize else None,
     }
     sources = [{"video": file_identity(i.path), **options} for i in infos]
@@ -229,6 +239,8 @@ def analyze_videos(
                 "file is truncated or damaged); poses cover the readable frames only",
                 stacklevel=2,
             )
+        if result.int8 is not None:
+            _report_int8(info.path, result.int8, show_progress)
         meta = _metadata(
             spec,
             name,
@@ -287,6 +299,7 @@ def _metadata(
             "run": run_hash(spec),
             "snapshot": iteration,
             "input_size": list(result.input_size),
+            **({"int8_agreement": result.int8.to_dict()} if result.int8 else {}),
         },
     }
     return {
@@ -309,3 +322,15 @@ def _metadata(
             "unique_bodyparts": [],
         }
     }
+
+
+def _report_int8(video: Path, check: Agreement, show: bool) -> None:
+    """Print the measured int8 agreement; warn where it misses the accuracy gate."""
+    if show:
+        Console(stderr=True).print(f"{video.name}: {check.describe()}")
+    if not check.passes:
+        warnings.warn(
+            f"{video}: int8 poses miss the accuracy gate ({check.describe()}); analyze with "
+            "--precision bf16 or fp32 where every keypoint matters",
+            stacklevel=3,
+        )
