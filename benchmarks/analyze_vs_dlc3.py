@@ -11,8 +11,8 @@ in the same project copy), plus a briefly trained poseshift MobileNetV2-0.35.
    (compiled, the CPU default), and MobileNetV2-0.35 fp32 and bf16 (compiled).
 2. Each at its fastest batch size on the whole 300-frame clip, back to back, repeated
    ``--rounds`` times.
-3. bf16 accuracy: of the keypoints the fp32 model finds with likelihood >= 0.6, the share
-   whose bf16 prediction lies within 2 px.
+3. bf16 and int8 accuracy: of the keypoints the fp32 model finds with likelihood >= 0.6,
+   the share whose bf16 (int8) prediction lies within 2 px.
 
 frames/s = frames / ``run_duration`` from each tool's ``<video><scorer>_meta.pickle`` (video
 decoding + inference + decoding poses, model loading excluded, for both tools; poseshift's
@@ -70,7 +70,12 @@ def cut_clip(source: Path, dest: Path, frames: int) -> Path:
 
 
 VARIANTS = {  # name -> (precision, compiled)
-    "resnet50": {"fp32-eager": ("fp32", False), "fp32": ("fp32", True), "bf16": ("bf16", True)},
+    "resnet50": {
+        "fp32-eager": ("fp32", False),
+        "fp32": ("fp32", True),
+        "bf16": ("bf16", True),
+        "int8": ("int8", True),  # calibrated on the clip's first 32 frames (predict.int8)
+    },
     "mobilenetv2_035": {"fp32": ("fp32", True), "bf16": ("bf16", True)},
 }
 
@@ -258,6 +263,9 @@ def main() -> None:
         name: bf16_check(final[f"{name}-fp32"][0]["h5"], final[f"{name}-bf16"][0]["h5"])
         for name in models
     }
+    report["int8_check"] = bf16_check(
+        final["resnet50-fp32"][0]["h5"], final["resnet50-int8"][0]["h5"]
+    )
     report["compiled_check"] = bf16_check(
         final["resnet50-fp32-eager"][0]["h5"], final["resnet50-fp32"][0]["h5"]
     )
