@@ -79,7 +79,7 @@ def test_int8_analysis_reports_and_records_its_agreement(run: Path, tmp_path: Pa
             run, [clip], batch_size=8, device="cpu", precision="int8", show_progress=False
         )
     meta = pickle.loads(h5.with_name(f"{h5.stem}_meta.pickle").read_bytes())["data"]
-    check = meta["int8_agreement"]
+    check = meta["pytorch-config"]["poseshift"]["int8_agreement"]
     assert check["frames"] == 40 - 32  # the frames after the 32 calibration frames
     assert check["frames"] <= CHECK_FRAMES and 0 <= check["within"] <= check["confident"]
     assert meta["nframes"] == 40
