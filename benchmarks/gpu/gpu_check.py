@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -120,24 +119,6 @@ def _predictor(backbone: str, device: str, precision: str, compile: bool) -> Pre
     )
 
 
-def _model_only(predictor: Predictor, size: tuple[int, int], batch: int, seconds: float) -> dict:
-    """Model-only frames/s on (batch, 3, H, W) random input already on the device."""
-    predictor.warm_up(batch, size)
-    images = torch.randn(batch, 3, size[1], size[0], device=predictor.device)
-    for _ in range(2):
-        predictor.forward(images)
-    if predictor.cuda:
-        torch.cuda.synchronize(predictor.device)
-    times: list[float] = []
-    while sum(times) < seconds or len(times) < 3:
-        start = time.perf_counter()
-        predictor.forward(images)
-        if predictor.cuda:
-            torch.cuda.synchronize(predictor.device)
-        times.append(time.perf_counter() - start)
-    return {"fps": round(batch / statistics.median(times), 1), "batches": len(times)}
-
-
 def paper_tables(section: Section, sizes: Sizes, device: str) -> None:
     for backbone in sizes.backbones:
         predictor = _predictor(backbone, device, "fp32", compile=False)
@@ -169,9 +150,12 @@ def _variant_cell(backbone: str, device: str, precision: str, compiled: bool, si
     start = time.monotonic()
     predictor.warm_up(sizes.variant_batch, size)
     warm = time.monotonic() - start
-    row = _model_only(predictor, size, sizes.variant_batch, sizes.cell_seconds)
-    row["compiled_ran"] = predictor.network is not predictor.model
-    return {**row, "warm_up_s": round(warm, 1)}
+    fps, frames, _ = model_fps(
+        predictor, size, sizes.variant_batch, 10 * sizes.cell_seconds, sizes.cell_seconds
+    )
+    compiled_ran = predictor.network is not predictor.model
+    return {"fps": round(fps, 1), "frames": frames, "compiled_ran": compiled_ran,
+            "warm_up_s": round(warm, 1)}  # fmt: skip
 
 
 def end_to_end(section: Section, sizes: Sizes, device: str, video: Path) -> None:
@@ -186,13 +170,15 @@ def _video_cell(backbone: str, device: str, precision: str, video: Path, sizes: 
     batch = sizes.video_batch
     predict_video(predictor, video, batch_size=batch, max_frames=2 * batch)  # warm-up
     result = predict_video(predictor, video, batch_size=batch, max_frames=sizes.video_frames)
-    model = _model_only(predictor, result.input_size, batch, sizes.cell_seconds)
+    model_rate, _, _ = model_fps(
+        predictor, result.input_size, batch, 10 * sizes.cell_seconds, sizes.cell_seconds
+    )
     return {
         "frames": len(result.poses),
         "input_size": list(result.input_size),
         "analyze_fps": round(result.fps, 1),
-        "model_fps": model["fps"],
-        "ratio": round(result.fps / model["fps"], 3),
+        "model_fps": round(model_rate, 1),
+        "ratio": round(result.fps / model_rate, 3),
     }
 
 

@@ -56,14 +56,19 @@ def _sync(device: torch.device) -> None:
 
 
 def model_fps(
-    predictor: Predictor, size: int, batch_size: int, max_seconds: float, min_seconds: float
+    predictor: Predictor,
+    size: int | tuple[int, int],
+    batch_size: int,
+    max_seconds: float,
+    min_seconds: float,
 ) -> tuple[float, int, float]:
-    """(FPS, frames, seconds) of the network alone on a size x size batch.
+    """(FPS, frames, seconds) of the network alone on a size x size (or (W, H)) batch.
 
     FPS uses the median batch time, which shrugs off the stalls a busy shared machine adds.
     """
     device = predictor.device
-    images = torch.randn(batch_size, 3, size, size, device=device)
+    width, height = (size, size) if isinstance(size, int) else size
+    images = torch.randn(batch_size, 3, height, width, device=device)
     for _ in range(3 if device.type == "cuda" else 1):
         predictor.forward(images)
     _sync(device)
