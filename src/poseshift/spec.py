@@ -45,6 +45,14 @@ class AugmentConfig:
     # (DeepLabCut 3's default idea: few crops without the animal).
     crop_sampling: Literal["uniform", "keypoints", "hybrid"] = "hybrid"
     crop_max_shift: float = 0.4  # a keypoint-centred crop puts its keypoint within +-40 % of mid
+    # DeepLabCut 2.2's imgaug defaults (pose_imgaug.py), each applied with its probability:
+    # each side cropped or padded by up to crop_pad of its size, then resized back;
+    crop_pad_p: float = 0.0
+    crop_pad: float = 0.15
+    # an elastic warp, imgaug's ElasticTransformation(alpha=(0, 40), sigma=5);
+    elastic_p: float = 0.0
+    # 2 % of pixels dropped in blocks, imgaug's CoarseDropout(0.02, size_percent=0.3).
+    covering_p: float = 0.0
 
 
 @dataclass
@@ -65,13 +73,19 @@ class TrainConfig:
     snapshots: list[int] = field(default_factory=list)  # kept for error-vs-iterations curves
     seed: int = 0
     pos_dist_thresh: float = 17.0
+    # The pixels the scoremap radius is measured in: "input" (the network's input) or
+    # "image" (the original image: the disc shrinks with each sample's scale, as
+    # DeepLabCut-TF's pos_dist_thresh * scale).
+    pos_dist_units: Literal["input", "image"] = "input"
     locref_stdev: float = 7.2801
     locref_loss_weight: float = 0.05
-    # BatchNorm while training, per backbone family (resnet, mobilenetv2, efficientnet):
-    # "train" normalizes by batch statistics and updates the running averages; "frozen"
-    # uses the stored statistics in every forward pass while the affine scale and shift
-    # still learn (TF-slim's batch_norm with is_training=False). Families not named: train.
-    batchnorm: dict[str, Literal["train", "frozen"]] = field(default_factory=dict)
+    # BatchNorm per backbone family (resnet, mobilenetv2, efficientnet): "train" normalizes
+    # by batch statistics in training, updates the running averages and predicts with them;
+    # "frozen" uses the stored statistics in every forward pass while the affine scale and
+    # shift still learn (TF-slim's batch_norm with is_training=False); "per_image"
+    # normalizes each image by its own statistics in training and at inference (TF-slim's
+    # is_training=True at batch 1, as DeepLabCut-TF's MobileNetV2s). Not named: train.
+    batchnorm: dict[str, Literal["train", "frozen", "per_image"]] = field(default_factory=dict)
     # The scale frames are resized by for prediction (stored in every snapshot); None: the
     # training ``augment.global_scale``. DeepLabCut-TF evaluated at full resolution (1.0).
     test_scale: float | None = None
@@ -241,6 +255,10 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
         ),
         ("augment.crop", a.crop, a.crop is None or min(a.crop) >= 16, "[W, H], each >= 16"),
         ("augment.crop_max_shift", a.crop_max_shift, 0 <= a.crop_max_shift <= 0.5, "in [0, 0.5]"),
+        ("augment.crop_pad_p", a.crop_pad_p, 0 <= a.crop_pad_p <= 1, probability),
+        ("augment.crop_pad", a.crop_pad, 0 <= a.crop_pad < 0.5, "in [0, 0.5)"),
+        ("augment.elastic_p", a.elastic_p, 0 <= a.elastic_p <= 1, probability),
+        ("augment.covering_p", a.covering_p, 0 <= a.covering_p <= 1, probability),
         ("devices", e.devices, e.devices >= 1, "at least 1"),
         ("num_workers", e.num_workers, e.num_workers >= 0, "0 or more"),
         ("checkpoint_every", e.checkpoint_every, e.checkpoint_every >= 1, "at least 1"),
@@ -310,6 +328,13 @@ def recipe_changes(train: TrainConfig, preset: str) -> dict:
     """The recipe keys whose values differ from the preset's (what an override changed)."""
     base = to_dict(resolve_settings(preset)[0])
     return {k: v for k, v in to_dict(train).items() if base.get(k) != v}
+
+
+def batchnorm_mode(spec: RunSpec) -> str:
+    """The recipe's BatchNorm mode for the run's backbone family (``train`` unless named)."""
+    from poseshift.models.backbones import get_backbone
+
+    return spec.train.batchnorm.get(get_backbone(spec.backbone).family, "train")
 
 
 def init_label(init: str) -> str:

@@ -33,7 +33,7 @@ def test_labels_land_on_their_marks() -> None:
     image, keypoints = marked_image()
     checked = 0
     for seed in range(20):
-        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        out, moved, _ = augment(image, keypoints, np.random.default_rng(seed))
         assert out.shape == (96, 128, 3)
         for k, (x, y) in enumerate(moved):
             if x == ABSENT:
@@ -57,7 +57,7 @@ def test_flip_swaps_symmetric_bodyparts() -> None:
     image, keypoints = marked_image()
     flipped = 0
     for seed in range(10):
-        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        out, moved, _ = augment(image, keypoints, np.random.default_rng(seed))
         if moved[2, 0] > 80:  # c (x=130) moved to the left half only when not flipped
             continue
         flipped += 1
@@ -78,7 +78,7 @@ def test_keypoints_leaving_the_crop_are_trained_as_absent() -> None:
     augment = Augmenter(config, (32, 32), ["a", "b", "c"])
     image, keypoints = marked_image()
     keypoints[1] = np.nan  # never labeled
-    _, moved = augment(image, keypoints, np.random.default_rng(0))
+    _, moved, _ = augment(image, keypoints, np.random.default_rng(0))
     assert np.isnan(moved[1]).all()
     outside = [k for k in (0, 2) if moved[k, 0] == ABSENT]
     assert outside  # a 32x32 crop of a 160x120 image cannot hold both marks
@@ -102,7 +102,7 @@ def empty_crop_fraction(sampling: str) -> float:
     image, keypoints = marked_image()
     empty = 0
     for seed in range(200):
-        out, moved = augment(image, keypoints, np.random.default_rng(seed))
+        out, moved, _ = augment(image, keypoints, np.random.default_rng(seed))
         for k, (x, y) in enumerate(moved):
             if x != ABSENT:  # every kept label still sits on its own mark
                 assert np.argmax(out[round(y), round(x)]) == np.argmax(COLOURS[k])
@@ -120,3 +120,66 @@ def test_keypoint_aware_crops_hold_the_animal() -> None:
 def test_crop_shift_out_of_range_is_an_error() -> None:
     with pytest.raises(PoseshiftError, match="crop_max_shift"):
         Augmenter(AugmentConfig(crop_max_shift=0.7), (64, 64), ["a", "b", "c"])
+
+
+def test_scale_is_the_same_for_both_axes_and_reported() -> None:
+    config = AugmentConfig(
+        rotation_p=0.0, motion_blur_p=0.0, global_scale=0.8, scale_jitter=(0.5, 1.25)
+    )
+    augment = Augmenter(config, (160, 120), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    scales = []
+    for seed in range(10):
+        sample = augment(image, keypoints, np.random.default_rng(seed))
+        kept = sample.keypoints[:, 0] != ABSENT
+        if kept.sum() < 2:
+            continue
+        a, b = np.flatnonzero(kept)[:2]
+        moved = np.abs(sample.keypoints[a] - sample.keypoints[b])
+        original = np.abs(keypoints[a] - keypoints[b])
+        np.testing.assert_allclose(moved / original, sample.scale, rtol=0.03)
+        scales.append(sample.scale)
+    assert len(scales) >= 5 and 0.4 <= min(scales) < max(scales) <= 1.0
+
+
+def test_dlc22_imgaug_augmenters_keep_labels_on_their_marks() -> None:
+    config = AugmentConfig(
+        rotation_p=0.0,
+        motion_blur_p=0.0,
+        global_scale=1.0,
+        scale_jitter=(1.0, 1.0),
+        crop_pad_p=1.0,
+        elastic_p=1.0,
+    )
+    augment = Augmenter(config, (160, 120), ["a", "b", "c"])
+    image, keypoints = marked_image()
+    shifted = 0
+    for seed in range(20):
+        out, moved, _ = augment(image, keypoints, np.random.default_rng(seed))
+        for k, (x, y) in enumerate(moved):
+            if x != ABSENT:
+                assert np.argmax(out[round(y), round(x)]) == np.argmax(COLOURS[k]), (seed, k)
+        shifted += not np.allclose(moved, keypoints, atol=1.0)
+    assert shifted >= 15  # crop-and-pad resized back moves (nearly) every sample
+
+
+def test_covering_drops_about_two_percent_of_pixels_in_blocks() -> None:
+    config = AugmentConfig(
+        rotation_p=0.0, motion_blur_p=0.0, global_scale=1.0, scale_jitter=(1.0, 1.0)
+    )
+    covered = dataclasses.replace(config, covering_p=1.0)
+    image = np.full((120, 160, 3), 200, np.uint8)
+    keypoints = np.array([[40, 30], [100, 60], [130, 95]], np.float32)
+    plain = Augmenter(config, (160, 120), ["a", "b", "c"])
+    assert (plain(image, keypoints, np.random.default_rng(0)).image > 0).all()
+    dropped = []
+    for seed in range(20):
+        out = Augmenter(covered, (160, 120), ["a", "b", "c"])(
+            image, keypoints, np.random.default_rng(seed)
+        ).image
+        dropped.append((out == 0).mean())
+        zero = (out == 0).any(axis=2)
+        if zero.any():  # dropped pixels come in blocks of ~1/0.3 = 3 pixels
+            ys, xs = np.nonzero(zero)
+            assert zero[ys, np.clip(xs + 1, 0, 159)].mean() + zero[ys, np.clip(xs - 1, 0, 159)].mean() > 1
+    assert 0.01 < np.mean(dropped) < 0.03

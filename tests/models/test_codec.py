@@ -131,3 +131,14 @@ def test_decode_under_autocast_returns_float32() -> None:
     assert targets["locref"].dtype == torch.float32
     assert decoded.dtype == torch.float32
     torch.testing.assert_close(decoded[..., :2], keypoints, rtol=0, atol=0.1)
+
+
+def test_radius_scale_shrinks_the_disc_per_sample() -> None:
+    codec = ScoremapCodec(stride=8, pos_dist_thresh=17.0)
+    keypoints = torch.tensor([[[36.0, 36.0]], [[36.0, 36.0]]])
+    targets = codec.encode(keypoints, (10, 10), radius_scale=torch.tensor([1.0, 0.5]))
+    full, small = targets["scoremap"].sum(dim=(1, 2, 3))
+    assert full == codec.encode(keypoints[:1], (10, 10))["scoremap"].sum()
+    # 17 * 0.5 = 8.5 px around (36, 36): its own cell and the four 8 px away, no corners
+    assert small == 5 and full > small
+    assert (targets["locref_weight"][1].sum(dim=(1, 2)) == small).all()

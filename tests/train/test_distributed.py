@@ -62,7 +62,9 @@ def log(run_dir: Path) -> list[dict]:
 def assert_same_losses(run_dir: Path, reference: Path) -> None:
     got, want = log(run_dir), log(reference)[: len(log(run_dir))]
     for key in ("iteration", "lr", "total", "scoremap", "locref"):
-        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-5), key
+        # Summation order differs between 1 and 2 processes: a ResNet-50 at LR 0.02 grows that
+        # float noise to a few 1e-5 by iteration 4; another batch would differ by >1e-2.
+        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-4), key
 
 
 def assert_same_weights(got: dict, want: dict, tolerance: float = 1e-5) -> None:

@@ -88,9 +88,18 @@ def test_presets_load_and_follow_the_paper() -> None:
     ]
     # DeepLabCut-TF: no decay reached the loss; BatchNorm frozen for ResNets and EfficientNets
     assert paper.weight_decay == 0.0
-    assert paper.batchnorm == {"resnet": "frozen", "efficientnet": "frozen", "mobilenetv2": "train"}
+    assert paper.batchnorm == {
+        "resnet": "frozen",
+        "efficientnet": "frozen",
+        "mobilenetv2": "per_image",
+    }
+    # DeepLabCut 2.0's loader: scale jitter only; a scoremap disc of 17 original pixels
+    assert paper.augment.rotation_p == paper.augment.motion_blur_p == 0.0
+    assert paper.augment.scale_jitter == (0.5, 1.25) and paper.pos_dist_units == "image"
+    assert paper.momentum == 0.9
     long = resolve_settings("paper-long")[0]
     assert long.batchnorm == paper.batchnorm and long.weight_decay == 0.0
+    assert long.augment == paper.augment and long.pos_dist_units == paper.pos_dist_units
     # DeepLabCut-TF predicted at full resolution; fast predicts at the training scale
     assert paper.test_scale == long.test_scale == 1.0 and paper.augment.global_scale == 0.8
     assert long.iterations == 600_000 and learning_rate(long, 430_000, "imagenet") == 0.002
@@ -134,6 +143,23 @@ def test_batchnorm_mode_per_family(tiny_project: Path, tmp_path: Path, mode: str
     assert not torch.equal(first[1], last[1])  # the affine scale learns in both modes
     if mode == "frozen":  # from scratch: the stored statistics are the initial ones
         assert torch.count_nonzero(last[0]) == 0
+
+
+def test_per_image_batchnorm_trains_as_batch_one_and_predicts_image_by_image(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    recipe = dataclasses.replace(TINY, snapshots=[6], batchnorm={"mobilenetv2": "per_image"})
+    train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
+    model = load_posenet(RunDir(tmp_path / "run").snapshot_path(6)).eval()
+    assert model.config()["batchnorm_statistics"] == "per_image"
+    state = model.backbone.state_dict()
+    assert all(torch.count_nonzero(v) == 0 for k, v in state.items() if k.endswith("running_mean"))
+    # an image's prediction does not depend on the other images of its batch
+    images = torch.rand(3, 3, 64, 96)
+    with torch.no_grad():
+        batched = model(images)["scoremaps"]
+        alone = torch.cat([model(images[i : i + 1])["scoremaps"] for i in range(3)])
+    torch.testing.assert_close(batched, alone, rtol=1e-3, atol=5e-4)
 
 
 @pytest.mark.parametrize("test_scale", [None, 1.0])

@@ -1,8 +1,10 @@
 """Training augmentation (albumentations) that keeps keypoints on the pixels they mark.
 
-DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random jitter, rotated
-now and then, motion-blurred, and cropped or padded to the training size; an optional
-left-right flip swaps symmetric bodyparts. Crops are keypoint-aware as in DeepLabCut 3: half of
+DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random jitter (the same
+factor for both axes), rotated now and then, motion-blurred, and cropped or padded to the
+training size; an optional left-right flip swaps symmetric bodyparts. DeepLabCut 2.2's
+``imgaug`` pipeline also crops or pads each side by up to 15 %, warps elastically and drops
+coarse pixel blocks (``crop_pad_p``, ``elastic_p``, ``covering_p``; off unless asked). Crops are keypoint-aware as in DeepLabCut 3: half of
 them (``hybrid``) are placed around a labeled keypoint, because on large frames a uniform crop
 often holds no animal at all and gives a batch without positive targets. Unlabeled keypoints
 stay NaN, and keypoints pushed out of the crop get a far-away position (trained as absent).
@@ -11,6 +13,7 @@ stay NaN, and keypoints pushed out of the crop get a far-away position (trained 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import albumentations as A
 import cv2
@@ -37,6 +40,58 @@ def flip_permutation(bodyparts: Sequence[str], pairs: Sequence[Sequence[str]]) -
 ABSENT = -1e4  # position of a labeled keypoint that left the crop
 
 
+class Sample(NamedTuple):
+    image: np.ndarray  # (H, W, 3) uint8 at the training size
+    keypoints: np.ndarray  # (K, 2) float32 in its pixels; NaN unlabeled, ABSENT out of crop
+    scale: float  # the size factor applied (global_scale x jitter): original -> input pixels
+
+
+class ElasticTransformation(A.ElasticTransform):
+    """imgaug's ``ElasticTransformation(alpha=(0, 40), sigma)``: alpha drawn per image."""
+
+    def __init__(self, alpha_range: tuple[float, float], sigma: float, p: float) -> None:
+        super().__init__(
+            alpha=alpha_range[1],
+            sigma=sigma,
+            noise_distribution="uniform",
+            keypoint_remapping_method="direct",
+            border_mode=cv2.BORDER_CONSTANT,
+            p=p,
+        )
+        self.alpha_range = alpha_range
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.alpha = float(self.random_generator.uniform(*self.alpha_range))
+        return super().get_params_dependent_on_data(params, data)
+
+
+class CoarseDropout(A.ImageOnlyTransform):
+    """imgaug's ``CoarseDropout(p, size_percent, per_channel)``: pixels dropped on a grid at
+    ``size_percent`` of the image's resolution, upscaled to blocks; per channel sometimes."""
+
+    def __init__(
+        self, p_drop: float = 0.02, size_percent: float = 0.3, per_channel: float = 0.5, p=0.5
+    ) -> None:
+        super().__init__(p=p)
+        self.p_drop, self.size_percent, self.per_channel = p_drop, size_percent, per_channel
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        height, width, channels = params["shape"][:2] + (3,)
+        grid = (max(1, round(height * self.size_percent)), max(1, round(width * self.size_percent)))
+        rng = self.random_generator
+        planes = channels if rng.random() < self.per_channel else 1
+        keep = (rng.random((*grid, planes)) >= self.p_drop).astype(np.uint8)
+        mask = cv2.resize(keep, (width, height), interpolation=cv2.INTER_NEAREST)
+        return {"keep": mask.reshape(height, width, -1)}
+
+    def apply(self, img: np.ndarray, keep: np.ndarray, **params: Any) -> np.ndarray:
+        return img * keep
+
+
 class Augmenter:
     """Callable ``(image, keypoints, rng) -> (image, keypoints)`` at a fixed output size."""
 
@@ -52,30 +107,38 @@ class Augmenter:
             raise PoseshiftError(
                 f"augment.crop_max_shift: {config.crop_max_shift} must be between 0 and 0.5"
             )
+        border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0}
         self.geometry = A.Compose(
             [
+                # keep_size: the crop or pad is resized back, jittering scale and aspect ratio
+                # as imgaug's CropAndPad followed by DeepLabCut's Resize did.
+                A.CropAndPad(
+                    percent=(-config.crop_pad, config.crop_pad),
+                    keep_size=True,
+                    sample_independently=True,
+                    p=config.crop_pad_p,
+                    **border,
+                ),
                 A.Affine(
                     scale=(config.global_scale * low, config.global_scale * high),
-                    border_mode=cv2.BORDER_CONSTANT,
-                    fill=0,
+                    keep_ratio=True,
                     p=1.0,
+                    **border,
                 ),
                 A.Affine(
-                    rotate=(-config.rotation, config.rotation),
-                    p=config.rotation_p,
-                    border_mode=cv2.BORDER_CONSTANT,
-                    fill=0,
+                    rotate=(-config.rotation, config.rotation), p=config.rotation_p, **border
                 ),
-                A.PadIfNeeded(
-                    min_height=height, min_width=width, border_mode=cv2.BORDER_CONSTANT, fill=0
-                ),
+                ElasticTransformation((0.0, 40.0), sigma=5.0, p=config.elastic_p),
+                A.PadIfNeeded(min_height=height, min_width=width, **border),
             ],
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
             seed=0,
+            save_applied_params=True,
         )
         self.photometric = A.Compose(
             [
                 A.MotionBlur(blur_limit=7, p=config.motion_blur_p),
+                CoarseDropout(0.02, size_percent=0.3, per_channel=0.5, p=config.covering_p),
                 A.RandomBrightnessContrast(p=config.brightness_contrast_p),
             ],
             seed=0,
@@ -83,7 +146,7 @@ class Augmenter:
 
     def __call__(
         self, image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> Sample:
         labeled = ~np.isnan(keypoints[:, 0])
         points = np.where(labeled[:, None], keypoints, 0.0)
         if self.config.fliplr and rng.random() < 0.5:
@@ -107,7 +170,8 @@ class Augmenter:
         # keypoints never labeled stay NaN and contribute nothing.
         moved[labeled & ~inside] = ABSENT
         moved[~labeled] = np.nan
-        return self.photometric(image=cropped)["image"], moved
+        scale = next(p["scale"]["x"] for name, p in out["applied_transforms"] if name == "Affine")
+        return Sample(self.photometric(image=cropped)["image"], moved, float(scale))
 
     def _crop_origin(
         self,

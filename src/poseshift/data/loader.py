@@ -36,7 +36,7 @@ class ImageStore:
 
 
 class TrainingStream(Dataset):
-    """Maps a global sample number to an augmented (image uint8 HWC, keypoints) pair."""
+    """Maps a global sample number to an augmented (image uint8 HWC, keypoints, scale)."""
 
     def __init__(
         self,
@@ -65,11 +65,12 @@ class TrainingStream(Dataset):
     def __len__(self) -> int:  # the stream is unbounded; the sampler decides how far to go
         return 2**62
 
-    def __getitem__(self, sample: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, sample: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index = self.image_index(sample)
         rng = np.random.default_rng([self.seed, 1_000_003, sample])
-        image, keypoints = self.augment(self.images[index], self.dataset.keypoints[index], rng)
-        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(keypoints)
+        out = self.augment(self.images[index], self.dataset.keypoints[index], rng)
+        image = torch.from_numpy(np.ascontiguousarray(out.image))
+        return image, torch.from_numpy(out.keypoints), torch.tensor(out.scale)
 
 
 class RangeSampler(Sampler[int]):

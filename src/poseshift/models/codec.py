@@ -43,20 +43,30 @@ class ScoremapCodec:
         ys = torch.arange(h, device=device, dtype=torch.float32) * self.stride + half
         return xs, ys
 
-    def encode(self, keypoints: torch.Tensor, map_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def encode(
+        self,
+        keypoints: torch.Tensor,
+        map_size: tuple[int, int],
+        radius_scale: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Training targets for keypoints (B, K, 2) in input pixels, NaN = unlabeled.
 
         Returns float32 ``scoremap`` and ``scoremap_weight`` (B, K, h, w), and ``locref``
         and ``locref_weight`` (B, 2K, h, w) with channels 2k, 2k+1 = dx, dy of keypoint k.
         Unlabeled keypoints get zero weights everywhere, so they contribute no loss.
+        ``radius_scale`` (B,) multiplies ``pos_dist_thresh`` per sample (DeepLabCut-TF's
+        ``pos_dist_thresh * scale``: a radius in original-image pixels).
         """
         kp = keypoints.float()
         b, k, _ = kp.shape
         xs, ys = self.cell_centers(map_size, kp.device)
         dx = (kp[..., 0, None, None] - xs).expand(b, k, len(ys), len(xs))
         dy = (kp[..., 1, None, None] - ys[:, None]).expand(b, k, len(ys), len(xs))
+        radius = torch.full((b,), self.pos_dist_thresh, device=kp.device)
+        if radius_scale is not None:
+            radius = radius * radius_scale.to(kp.device, torch.float32)
         # NaN distances compare False, so unlabeled keypoints have no positive cells.
-        positive = dx.square() + dy.square() <= self.pos_dist_thresh**2
+        positive = dx.square() + dy.square() <= radius.square()[:, None, None, None]
         offsets = torch.stack((dx, dy), dim=2) / self.locref_stdev  # (B, K, 2, h, w)
         in_disc = positive[:, :, None].expand_as(offsets)
         labeled = kp.isfinite().all(dim=-1)[..., None, None]

@@ -23,6 +23,7 @@ from poseshift.fsutil import write_atomic
 from poseshift.models.backbones import create_backbone, get_backbone
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE, DeconvHead
+from poseshift.models.image_norm import normalize_per_image
 from poseshift.models.origin import WeightsOrigin
 
 CHECKPOINT_FORMAT = "poseshift-posenet-1"
@@ -60,6 +61,14 @@ class PoseNet(nn.Module):
         self.pixel_std: torch.Tensor
         self.register_buffer("pixel_mean", torch.tensor(self.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.std).view(3, 1, 1), persistent=False)
+        self.per_image_statistics = False
+
+    def normalize_per_image(self) -> PoseNet:
+        """BatchNorm by each image's own statistics from now on, in training and at
+        inference (DeepLabCut-TF's MobileNetV2s; ``poseshift.models.image_norm``)."""
+        normalize_per_image(self.backbone)
+        self.per_image_statistics = True
+        return self
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(..., 3, H, W) uint8 images, or floats in [0, 1], to the backbone's input scale.
@@ -83,6 +92,7 @@ class PoseNet(nn.Module):
             "std": list(self.std),
             "stride": self.stride,
             "origin": self.origin.to_dict(),
+            "batchnorm_statistics": "per_image" if self.per_image_statistics else "running",
         }
 
 
@@ -138,7 +148,11 @@ def config_origin(config: dict[str, Any], where: str) -> WeightsOrigin:
 def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
     """An untrained network of the shape and conventions a checkpoint config describes."""
     origin = config_origin(config, where)
-    return PoseNet(config["backbone"], config["num_keypoints"], origin)
+    model = PoseNet(config["backbone"], config["num_keypoints"], origin)
+    statistics = config.get("batchnorm_statistics", "running")  # older files: running
+    if statistics not in ("running", "per_image"):
+        raise PoseshiftError(f"{where}: unknown batchnorm_statistics {statistics!r}")
+    return model.normalize_per_image() if statistics == "per_image" else model
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from poseshift.models.posenet import PoseNet, read_snapshot, save_posenet
 from poseshift.predict.frames import resize_frame, scaled_size
 from poseshift.predict.target_frames import TargetFrames, sha256_file
 from poseshift.run import RunDir
+from poseshift.spec import batchnorm_mode
 
 FROZEN_POLICIES = ("refuse", "adapt")
 
@@ -122,8 +123,7 @@ def adapt_batchnorm(
 def frozen_families(run: RunDir) -> str | None:
     """The recipe's ``batchnorm.<family>: frozen`` entry for the run's backbone, if any."""
     spec = run.spec()
-    family = get_backbone(spec.backbone).family
-    return family if spec.train.batchnorm.get(family, "train") == "frozen" else None
+    return get_backbone(spec.backbone).family if batchnorm_mode(spec) == "frozen" else None
 
 
 def adapt_run(

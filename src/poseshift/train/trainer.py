@@ -33,7 +33,7 @@ from poseshift.models.backbones import get_backbone
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
-from poseshift.spec import RunSpec, TrainConfig, validate_spec
+from poseshift.spec import RunSpec, TrainConfig, batchnorm_mode, validate_spec
 from poseshift.train import distributed
 from poseshift.train.curves import TrainingLog
 from poseshift.train.distributed import Ranks
@@ -234,6 +234,8 @@ def _train(
         model = posenet_from_config(state["config"], str(checkpoint))
     else:
         model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
+        if batchnorm_mode(spec) == "per_image":
+            model.normalize_per_image()
     if ranks.is_main:
         run.record_weights(model.origin.to_dict())
     model = model.to(ranks.device)
@@ -265,11 +267,11 @@ def _train(
     log = TrainingLog(run, start, config.batch_size) if ranks.is_main else None
     try:
         with progress, log or contextlib.nullcontext():
-            for images, keypoints in loader:
+            for images, keypoints, scales in loader:
                 ranks.fault_point(iteration)
                 lr = learning_rate(config, iteration, spec.init)
                 mid_step = True
-                losses, stop = ranks.agree(step(images, keypoints, lr))
+                losses, stop = ranks.agree(step(images, keypoints, scales, lr))
                 iteration, mid_step = iteration + 1, False
                 progress.update(iteration, losses["total"])
                 if log is not None:
@@ -308,14 +310,18 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     memory = torch.channels_last if spec.execution.channels_last else torch.contiguous_format
     forward: Callable[..., dict[str, torch.Tensor]] = ranks.parallel(model)
-    frozen = config.batchnorm.get(get_backbone(spec.backbone).family, "train") == "frozen"
+    frozen = batchnorm_mode(spec) == "frozen"
     batchnorm_layers = [
         m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
     ]
     if spec.execution.compile:
         forward = torch.compile(forward)
 
-    def step(images: torch.Tensor, keypoints: torch.Tensor, lr: float) -> dict[str, float]:
+    radius_in_image = config.pos_dist_units == "image"
+
+    def step(
+        images: torch.Tensor, keypoints: torch.Tensor, scales: torch.Tensor, lr: float
+    ) -> dict[str, float]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         images = images.to(device, non_blocking=True).permute(0, 3, 1, 2)
@@ -328,7 +334,9 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             outputs = {name: out.float() for name, out in forward(images).items()}
         height, width = outputs["scoremaps"].shape[-2:]
-        targets = codec.encode(keypoints, (height, width))
+        targets = codec.encode(
+            keypoints, (height, width), radius_scale=scales if radius_in_image else None
+        )
         losses = ranks.global_loss(pose_loss(outputs, targets, config.locref_loss_weight), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()

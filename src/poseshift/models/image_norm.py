@@ -1,0 +1,48 @@
+"""BatchNorm by each image's own statistics, in training and at inference.
+
+DeepLabCut-TF built its MobileNetV2s under TF-slim's ``training_scope()`` for training and
+for evaluation alike (docs/protocol.md, row 7): BatchNorm normalized by the statistics of
+the batch in hand, which with the paper's batch 1 and one image at a time at test is each
+image by its own spatial mean and variance; the moving averages were never used. These
+layers do that for any batch size, so an image's result never depends on the other images
+of its batch: a network trained at batch 1 predicts a batch of video frames exactly as it
+would predict them one by one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PerImageBatchNorm(nn.BatchNorm2d):
+    """BatchNorm2d (or timm's BatchNormAct2d) normalizing every image by its own statistics.
+
+    Shares the parameters of the layer it replaces and keeps its (unused) running
+    statistics, so checkpoints hold the same names; ``track_running_stats`` is False, which
+    tells test-time adaptation that there are no running statistics to re-estimate.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__(bn.num_features, bn.eps, bn.momentum, bn.affine, device="meta")
+        self.weight, self.bias = bn.weight, bn.bias
+        self.running_mean, self.running_var = bn.running_mean, bn.running_var
+        self.num_batches_tracked = bn.num_batches_tracked
+        self.track_running_stats = False
+        self.drop = getattr(bn, "drop", nn.Identity())  # BatchNormAct2d: norm, drop, act
+        self.act = getattr(bn, "act", nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return self.act(self.drop(y))
+
+
+def normalize_per_image(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d inside ``module`` (in place) by a PerImageBatchNorm."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, PerImageBatchNorm):
+            setattr(module, name, PerImageBatchNorm(child))
+        else:
+            normalize_per_image(child)
+    return module
