@@ -86,6 +86,10 @@ class TrainConfig:
     # normalizes each image by its own statistics in training and at inference (TF-slim's
     # is_training=True at batch 1, as DeepLabCut-TF's MobileNetV2s). Not named: train.
     batchnorm: dict[str, Literal["train", "frozen", "per_image"]] = field(default_factory=dict)
+    # The backbone's feature network: "timm" (stride 16 by dilation, the last block's
+    # output) or "deeplabcut" (MobileNetV2 / EfficientNet as DeepLabCut-TF built them: the
+    # stride removed without dilation; MobileNetV2's 1x1 1280-channel layer under the head).
+    features: Literal["timm", "deeplabcut"] = "timm"
     # The scale frames are resized by for prediction (stored in every snapshot); None: the
     # training ``augment.global_scale``. DeepLabCut-TF evaluated at full resolution (1.0).
     test_scale: float | None = None

@@ -7,7 +7,7 @@ the channels of the stride-16 feature map. Backbones come from
 dilates ResNet's last stage and turns the last stride-2 depthwise convolution of
 MobileNetV2 / EfficientNet into stride 1 with dilation 2 afterwards. The paper's system did
 that for ResNets; for MobileNetV2 and EfficientNet it changed the stride without dilating
-(Methods 5.2; docs/protocol.md, row 26), a known difference. With timm's padding the feature
+(Methods 5.2; docs/protocol.md, row 26): ``features="deeplabcut"`` builds that network. With timm's padding the feature
 map of an H x W image is ceil(H / 16) x ceil(W / 16); tests check this with real forward passes.
 
 Weights: each row names the ImageNet weights ``init="imagenet"`` expects and how they were
@@ -150,24 +150,33 @@ def get_backbone(name: str) -> Backbone:
         raise PoseshiftError(f"unknown backbone {name!r}; valid names: {valid}") from None
 
 
-def create_backbone(name: str, origin: WeightsOrigin | None = None):
+def create_backbone(name: str, origin: WeightsOrigin | None = None, features: str = "timm"):
     """A randomly initialised timm feature extractor for ``name`` at output stride 16.
 
     Built for the conventions of ``origin`` (default: those of the expected weights).
     Returns a module mapping (B, 3, H, W) to a one-element list holding the
-    (B, channels, ceil(H/16), ceil(W/16)) feature map. Weights are loaded separately
-    (``poseshift.models.weights``) so that no call here touches the network.
+    (B, channels, ceil(H/16), ceil(W/16)) feature map. ``features="deeplabcut"`` builds
+    MobileNetV2 / EfficientNet as DeepLabCut-TF did (``poseshift.models.dlc_features``).
+    Weights are loaded separately (``poseshift.models.weights``) so that no call here
+    touches the network.
     """
     import timm
 
+    from poseshift.models.dlc_features import FEATURES, deeplabcut_features
+
+    if features not in FEATURES:
+        raise PoseshiftError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
     entry = get_backbone(name)
+    conventions = (origin or entry.origin).timm_kwargs(entry.timm_name)
+    if features == "deeplabcut" and entry.family != "resnet":
+        return deeplabcut_features(entry.timm_model_name, entry.family, **conventions)
     return timm.create_model(
         entry.timm_model_name,
         pretrained=False,
         features_only=True,
         out_indices=(-1,),
         output_stride=OUTPUT_STRIDE,
-        **(origin or entry.origin).timm_kwargs(entry.timm_name),
+        **conventions,
     )
 
 

@@ -43,6 +43,7 @@ class PoseNet(nn.Module):
         backbone: str,
         num_keypoints: int,
         origin: WeightsOrigin | None = None,
+        features: str = "timm",
     ) -> None:
         super().__init__()
         if num_keypoints < 1:
@@ -51,7 +52,8 @@ class PoseNet(nn.Module):
         self.backbone_name = entry.name
         self.num_keypoints = num_keypoints
         self.origin = origin or entry.origin
-        self.backbone = create_backbone(backbone, self.origin)
+        self.features = features  # "timm" | "deeplabcut" (``create_backbone``)
+        self.backbone = create_backbone(backbone, self.origin, features)
         self.head = DeconvHead(self.backbone.feature_info.channels()[-1], num_keypoints)
         self.mean = tuple(float(v) for v in self.origin.mean)
         self.std = tuple(float(v) for v in self.origin.std)
@@ -92,6 +94,7 @@ class PoseNet(nn.Module):
             "std": list(self.std),
             "stride": self.stride,
             "origin": self.origin.to_dict(),
+            "features": self.features,
             "batchnorm_statistics": "per_image" if self.per_image_statistics else "running",
         }
 
@@ -101,13 +104,15 @@ def build_posenet(
     num_keypoints: int,
     init: str = "scratch",
     weights: str | os.PathLike[str] | None = None,
+    features: str = "timm",
 ) -> PoseNet:
     """A PoseNet whose backbone starts from ``init``: "imagenet", "scratch" or a weights file.
 
     "imagenet" looks for weights in the order documented in ``poseshift.models.weights``
     (``weights`` first, if given); a file path is read in any format ``weights`` reads. The
     network is built for the weights' origin (from scratch: that of the backbone's expected
-    weights, so a scratch twin is the same network). The head always starts fresh.
+    weights, so a scratch twin is the same network) and with ``features`` (``"timm"`` or
+    ``"deeplabcut"``, see ``create_backbone``). The head always starts fresh.
     """
     from poseshift.models.weights import (
         load_backbone_weights,
@@ -120,7 +125,7 @@ def build_posenet(
             raise PoseshiftError(
                 f"weights={weights} only applies to init='imagenet', not 'scratch'"
             )
-        return PoseNet(backbone, num_keypoints)
+        return PoseNet(backbone, num_keypoints, features=features)
     if init == "imagenet":
         path = locate_imagenet_weights(backbone, weights)
     elif weights is not None:
@@ -132,7 +137,7 @@ def build_posenet(
     else:
         path = Path(init)
     read = read_weights(path, backbone)
-    model = PoseNet(backbone, num_keypoints, read.origin)
+    model = PoseNet(backbone, num_keypoints, read.origin, features)
     load_backbone_weights(model.backbone, read, model.backbone_name)
     return model
 
@@ -148,7 +153,8 @@ def config_origin(config: dict[str, Any], where: str) -> WeightsOrigin:
 def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
     """An untrained network of the shape and conventions a checkpoint config describes."""
     origin = config_origin(config, where)
-    model = PoseNet(config["backbone"], config["num_keypoints"], origin)
+    features = config.get("features", "timm")  # older files: timm's feature network
+    model = PoseNet(config["backbone"], config["num_keypoints"], origin, features)
     statistics = config.get("batchnorm_statistics", "running")  # older files: running
     if statistics not in ("running", "per_image"):
         raise PoseshiftError(f"{where}: unknown batchnorm_statistics {statistics!r}")

@@ -39,7 +39,8 @@ from poseshift.models.layouts import block_order, convert_state_dict, layout_ori
 from poseshift.models.origin import TENSORFLOW, WeightsOrigin
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
-# Classifier-side tensors (timm names) that a stride-16 feature extractor never uses.
+# Classifier-side tensors (timm names) that a stride-16 feature extractor does not use (the
+# 1x1 ``conv_head`` / ``bn2`` layer only where the backbone has it: features "deeplabcut").
 HEAD_PREFIXES = ("fc.", "classifier.", "conv_head.", "bn2.")
 ORIGIN_KEY = "poseshift_origin"  # safetensors metadata entry of imported weights
 
@@ -222,8 +223,10 @@ def match_state_dict(
     another architecture: refused with one line. Other missing or unexpected keys warn.
     """
     path, layout = weights.path, weights.layout
-    state = {k: v for k, v in weights.tensors.items() if not k.startswith(HEAD_PREFIXES)}
     target = model.state_dict()
+    state = {
+        k: v for k, v in weights.tensors.items() if k in target or not k.startswith(HEAD_PREFIXES)
+    }
     needed = [k for k in target if not k.endswith("num_batches_tracked")]
     matched = {k: state[k] for k in target if k in state}
     if len(matched) < len(needed) / 2:

@@ -233,7 +233,9 @@ def _train(
     if state and "config" in state:  # resume: the network the run started with
         model = posenet_from_config(state["config"], str(checkpoint))
     else:
-        model = build_posenet(spec.backbone, len(dataset.bodyparts), init=spec.init)
+        model = build_posenet(
+            spec.backbone, len(dataset.bodyparts), init=spec.init, features=config.features
+        )
         if batchnorm_mode(spec) == "per_image":
             model.normalize_per_image()
     if ranks.is_main:
