@@ -69,6 +69,10 @@ class TrainConfig:
     lr_steps: dict[str, list[list[float]]] = field(default_factory=dict)
     lr: float = 1e-3  # peak LR of the cosine schedule
     warmup_iters: int = 0
+    # The cosine decays over warm-up .. cosine_iters (None: the run's end) from lr to
+    # lr_final x lr, then stays there (TF's cosine_decay(decay_steps, alpha)).
+    cosine_iters: int | None = None
+    lr_final: float = 0.0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     snapshots: list[int] = field(default_factory=list)  # kept for error-vs-iterations curves
     seed: int = 0
@@ -235,6 +239,13 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
             f"0 or more and shorter than iterations ({t.iterations})",
         ),
         ("snapshots", late, not late, f"iterations in 1..{t.iterations}"),
+        (
+            "cosine_iters",
+            t.cosine_iters,
+            t.cosine_iters is None or t.cosine_iters > t.warmup_iters,
+            f"longer than warmup_iters ({t.warmup_iters})",
+        ),
+        ("lr_final", t.lr_final, 0 <= t.lr_final <= 1, "a fraction of lr in [0, 1]"),
         ("seed", t.seed, t.seed >= 0, "0 or more"),
         ("pos_dist_thresh", t.pos_dist_thresh, t.pos_dist_thresh > 0, "positive"),
         ("locref_stdev", t.locref_stdev, t.locref_stdev > 0, "positive"),

@@ -181,5 +181,8 @@ def test_covering_drops_about_two_percent_of_pixels_in_blocks() -> None:
         zero = (out == 0).any(axis=2)
         if zero.any():  # dropped pixels come in blocks of ~1/0.3 = 3 pixels
             ys, xs = np.nonzero(zero)
-            assert zero[ys, np.clip(xs + 1, 0, 159)].mean() + zero[ys, np.clip(xs - 1, 0, 159)].mean() > 1
+            assert (
+                zero[ys, np.clip(xs + 1, 0, 159)].mean() + zero[ys, np.clip(xs - 1, 0, 159)].mean()
+                > 1
+            )
     assert 0.01 < np.mean(dropped) < 0.03

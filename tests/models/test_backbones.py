@@ -69,3 +69,22 @@ def test_cost_is_counted_without_weights():
     assert params == sum(p.numel() for p in create_backbone("mobilenetv2_035").parameters())
     assert 0.05 < gflops < 0.5
     assert backbone_cost("resnet50")[1] > 10 * gflops
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2_035", "efficientnet_lite0", "resnet50"])
+def test_deeplabcut_features_are_stride_16_without_dilation(name):
+    model = create_backbone(name, features="deeplabcut").eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    dilated = any(m.dilation != (1, 1) for m in convs)
+    assert dilated == (name == "resnet50")  # slim's ResNet output_stride=16 dilates too
+    channels = {"mobilenetv2_035": 1280}.get(name, BACKBONES[name].channels)
+    assert model.feature_info.channels()[-1] == channels
+    with torch.no_grad():
+        for h, w in [(162, 288), (97, 33)]:
+            (features,) = model(torch.randn(1, 3, h, w))
+            assert features.shape == (1, channels, math.ceil(h / 16), math.ceil(w / 16))
+
+
+def test_unknown_feature_network_is_one_line():
+    with pytest.raises(PoseshiftError, match="features must be one of timm, deeplabcut"):
+        create_backbone("mobilenetv2_035", features="dlc")

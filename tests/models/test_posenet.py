@@ -70,6 +70,8 @@ def test_checkpoint_is_self_describing(tmp_path):
             "std": list(model.std),
             "stride": 8,
             "origin": model.origin.to_dict(),
+            "features": "timm",
+            "batchnorm_statistics": "running",
         }
     )
     assert loaded.origin.padding == "same" and loaded.backbone.bn1.eps == 1e-3
@@ -102,3 +104,13 @@ def test_user_errors_are_one_line(tmp_path):
     torch.save({"a": torch.zeros(1)}, not_a_checkpoint)
     with pytest.raises(PoseshiftError, match="not a poseshift"):
         load_posenet(not_a_checkpoint)
+
+
+def test_deeplabcut_features_and_per_image_statistics_survive_the_checkpoint(tmp_path):
+    model = PoseNet("mobilenetv2_035", 3, features="deeplabcut").normalize_per_image().eval()
+    loaded = load_posenet(save_posenet(model, tmp_path / "model.pt")).eval()
+    assert loaded.config()["features"] == "deeplabcut"
+    assert loaded.config()["batchnorm_statistics"] == "per_image"
+    image = torch.rand(2, 3, 64, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(image)["scoremaps"], model(image)["scoremaps"])

@@ -13,6 +13,7 @@ from conftest import make_project
 from poseshift.errors import PoseshiftError
 from poseshift.study.plan import expand, load_plan
 from poseshift.study.runner import run_study
+from poseshift.train.schedule import learning_rate
 
 TINY_OVERRIDES = {
     "iterations": 4,
@@ -59,6 +60,16 @@ def test_shipped_plans_expand_to_the_paper_grid() -> None:
         ("resnet50", 0.5),
     }
     assert all(r.spec.train.iterations == 600_000 for r in long)
+    # WACV's EfficientNets: DeepLabCut 2.2's Adam + TF cosine_decay(5e-4, 30k, alpha 0.02)
+    for run in expand(load_plan("wacv")):
+        efficientnet = run.spec.backbone.startswith("efficientnet")
+        assert (run.spec.train.optimizer == "adamw") == efficientnet
+        if efficientnet:
+            lrs = [
+                learning_rate(run.spec.train, i, run.spec.init) for i in (0, 15_000, 30_000, 99_999)
+            ]
+            assert lrs == pytest.approx([5e-4, 5e-4 * (0.98 * 0.5 + 0.02), 1e-5, 1e-5])
+            assert run.spec.train.weight_decay == 0.0
     demo = expand(load_plan("demo"))
     assert len({r.spec.backbone for r in demo}) >= 3
 

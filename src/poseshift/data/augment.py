@@ -4,9 +4,10 @@ DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random ji
 factor for both axes), rotated now and then, motion-blurred, and cropped or padded to the
 training size; an optional left-right flip swaps symmetric bodyparts. DeepLabCut 2.2's
 ``imgaug`` pipeline also crops or pads each side by up to 15 %, warps elastically and drops
-coarse pixel blocks (``crop_pad_p``, ``elastic_p``, ``covering_p``; off unless asked). Crops are keypoint-aware as in DeepLabCut 3: half of
-them (``hybrid``) are placed around a labeled keypoint, because on large frames a uniform crop
-often holds no animal at all and gives a batch without positive targets. Unlabeled keypoints
+coarse pixel blocks (``crop_pad_p``, ``elastic_p``, ``covering_p``; off unless asked). Crops
+are keypoint-aware as in DeepLabCut 3: half of them (``hybrid``) are placed around a labeled
+keypoint, because on large frames a uniform crop often holds no animal at all and gives a
+batch without positive targets. Unlabeled keypoints
 stay NaN, and keypoints pushed out of the crop get a far-away position (trained as absent).
 """
 
@@ -80,10 +81,10 @@ class CoarseDropout(A.ImageOnlyTransform):
     def get_params_dependent_on_data(
         self, params: dict[str, Any], data: dict[str, Any]
     ) -> dict[str, Any]:
-        height, width, channels = params["shape"][:2] + (3,)
+        height, width = params["shape"][:2]
         grid = (max(1, round(height * self.size_percent)), max(1, round(width * self.size_percent)))
         rng = self.random_generator
-        planes = channels if rng.random() < self.per_channel else 1
+        planes = 3 if rng.random() < self.per_channel else 1
         keep = (rng.random((*grid, planes)) >= self.p_drop).astype(np.uint8)
         mask = cv2.resize(keep, (width, height), interpolation=cv2.INTER_NEAREST)
         return {"keep": mask.reshape(height, width, -1)}
@@ -125,9 +126,7 @@ class Augmenter:
                     p=1.0,
                     **border,
                 ),
-                A.Affine(
-                    rotate=(-config.rotation, config.rotation), p=config.rotation_p, **border
-                ),
+                A.Affine(rotate=(-config.rotation, config.rotation), p=config.rotation_p, **border),
                 ElasticTransformation((0.0, 40.0), sigma=5.0, p=config.elastic_p),
                 A.PadIfNeeded(min_height=height, min_width=width, **border),
             ],

@@ -7,8 +7,9 @@ the channels of the stride-16 feature map. Backbones come from
 dilates ResNet's last stage and turns the last stride-2 depthwise convolution of
 MobileNetV2 / EfficientNet into stride 1 with dilation 2 afterwards. The paper's system did
 that for ResNets; for MobileNetV2 and EfficientNet it changed the stride without dilating
-(Methods 5.2; docs/protocol.md, row 26): ``features="deeplabcut"`` builds that network. With timm's padding the feature
-map of an H x W image is ceil(H / 16) x ceil(W / 16); tests check this with real forward passes.
+(Methods 5.2; docs/protocol.md, row 26): ``features="deeplabcut"`` builds that network. With
+timm's padding the feature map of an H x W image is ceil(H / 16) x ceil(W / 16); tests check
+this with real forward passes.
 
 Weights: each row names the ImageNet weights ``init="imagenet"`` expects and how they were
 trained (``WeightsOrigin``: padding, BatchNorm epsilon, input normalization, their own top-1).

@@ -39,9 +39,10 @@ class DeepLabCutFeatures(nn.Module):
     """A timm MobileNetV2 / EfficientNet at stride 16 without dilation; (B, 3, H, W) to a
     one-element list of (B, C, ceil(H/16), ceil(W/16))."""
 
-    def __init__(self, net: nn.Module, with_head_conv: bool) -> None:
+    def __init__(self, net: Any, with_head_conv: bool) -> None:  # a timm EfficientNet
         super().__init__()
-        self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
+        self.conv_stem, self.bn1 = net.conv_stem, net.bn1
+        self.blocks: nn.Sequential = net.blocks
         strided = [i for i, stage in enumerate(self.blocks) if _stride(stage[0]) == 2]
         _unstride(self.blocks[strided[-1]][0])  # the last stride 2 -> 1, nothing dilated
         self.with_head_conv = with_head_conv
@@ -59,12 +60,12 @@ class DeepLabCutFeatures(nn.Module):
         return [x]
 
 
-def _stride(block: nn.Module) -> int:
+def _stride(block: Any) -> int:
     conv = getattr(block, "conv_dw", None) or block.conv_pw
-    return conv.stride[0]
+    return int(conv.stride[0])
 
 
-def _unstride(block: nn.Module) -> None:
+def _unstride(block: Any) -> None:
     conv = getattr(block, "conv_dw", None) or block.conv_pw
     conv.stride = (1, 1)  # TF "SAME" convolutions pad by their stride at run time
 

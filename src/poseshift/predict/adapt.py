@@ -76,7 +76,8 @@ def adapt_batchnorm(
     if not layers:
         raise PoseshiftError(
             f"the {model.backbone_name} network has no BatchNorm layers with running "
-            "statistics: there is nothing to adapt; use the run as it is"
+            "statistics (or it normalizes each image by its own: batchnorm per_image): "
+            "there is nothing to adapt; use the run as it is"
         )
     if prior < 0:
         raise PoseshiftError(f"--prior {prior}: give a number of source frames >= 0")

@@ -12,9 +12,10 @@ def learning_rate(config: TrainConfig, iteration: int, init: str) -> float:
     if config.lr_schedule == "cosine":
         if iteration < config.warmup_iters:
             return config.lr * (iteration + 1) / config.warmup_iters
-        span = max(1, config.iterations - config.warmup_iters)
-        progress = (iteration - config.warmup_iters) / span
-        return 0.5 * config.lr * (1 + math.cos(math.pi * min(1.0, progress)))
+        end = config.cosine_iters or config.iterations
+        progress = (iteration - config.warmup_iters) / max(1, end - config.warmup_iters)
+        decayed = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return config.lr * ((1 - config.lr_final) * decayed + config.lr_final)
     steps = config.lr_steps["scratch" if init == "scratch" else "imagenet"]
     for lr, until in steps:
         if iteration < until:

@@ -29,7 +29,6 @@ from poseshift.data.splits import Split, default_split, load_split
 from poseshift.device import autocast_dtype, device_name, dtype_name, pick_device
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
-from poseshift.models.backbones import get_backbone
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
