@@ -29,7 +29,14 @@ from poseshift.study.runner import run_study
 from poseshift.train.distributed import FAULT_ENV
 from poseshift.train.trainer import train
 
-RECIPE = dataclasses.replace(TINY, iterations=4, snapshots=[2, 3])
+# A small LR: at 0.02 a from-scratch ResNet-50 amplifies float noise (the summation order of
+# 1 vs 2 processes) tens of times per step, which says nothing about data-parallel training.
+RECIPE = dataclasses.replace(
+    TINY,
+    iterations=4,
+    snapshots=[2, 3],
+    lr_steps={"imagenet": [[0.002, 10]], "scratch": [[0.002, 10]]},
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,9 +69,7 @@ def log(run_dir: Path) -> list[dict]:
 def assert_same_losses(run_dir: Path, reference: Path) -> None:
     got, want = log(run_dir), log(reference)[: len(log(run_dir))]
     for key in ("iteration", "lr", "total", "scoremap", "locref"):
-        # Summation order differs between 1 and 2 processes: a ResNet-50 at LR 0.02 grows that
-        # float noise to a few 1e-5 by iteration 4; another batch would differ by >1e-2.
-        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-4), key
+        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-5), key
 
 
 def assert_same_weights(got: dict, want: dict, tolerance: float = 1e-5) -> None:
