@@ -212,3 +212,23 @@ def test_frozen_batchnorm_stays_frozen_on_several_processes(
     state = torch.load(RunDir(tmp_path / "run").snapshot_path(2), weights_only=True)["state_dict"]
     means = [v for k, v in state.items() if k.endswith("running_mean")]
     assert means and all(torch.count_nonzero(m) == 0 for m in means)  # scratch: still 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MobileNetV2 on 2 processes drifts from one process by 0.3-2 % at step 2, in "
+    "BatchNorm train mode too (already at 444775d); ResNet-50 matches. Not yet understood.",
+)
+def test_per_image_batchnorm_trains_the_same_on_two_processes(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    recipe = dataclasses.replace(
+        RECIPE, iterations=2, snapshots=[2], batchnorm={"mobilenetv2": "per_image"}
+    )
+    for devices in (1, 2):
+        spec = spec_for(tiny_project, train=recipe, devices=devices)
+        assert train(spec, tmp_path / f"run{devices}", show_progress=False).finished
+    assert_same_losses(tmp_path / "run2", tmp_path / "run1")
+    assert_same_weights(
+        checkpoint(tmp_path / "run2")["model"], checkpoint(tmp_path / "run1")["model"]
+    )

@@ -7,8 +7,8 @@ training size; an optional left-right flip swaps symmetric bodyparts. DeepLabCut
 coarse pixel blocks (``crop_pad_p``, ``elastic_p``, ``covering_p``; off unless asked). Crops
 are keypoint-aware as in DeepLabCut 3: half of them (``hybrid``) are placed around a labeled
 keypoint, because on large frames a uniform crop often holds no animal at all and gives a
-batch without positive targets. Unlabeled keypoints
-stay NaN, and keypoints pushed out of the crop get a far-away position (trained as absent).
+batch without positive targets. Unlabeled keypoints stay NaN, and keypoints pushed out of the
+crop get a far-away position (trained as absent).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class ElasticTransformation(A.ElasticTransform):
     def get_params_dependent_on_data(
         self, params: dict[str, Any], data: dict[str, Any]
     ) -> dict[str, Any]:
+        # The parent reads self.alpha here; drawn per call, as imgaug draws it per image.
         self.alpha = float(self.random_generator.uniform(*self.alpha_range))
         return super().get_params_dependent_on_data(params, data)
 
@@ -73,7 +74,11 @@ class CoarseDropout(A.ImageOnlyTransform):
     ``size_percent`` of the image's resolution, upscaled to blocks; per channel sometimes."""
 
     def __init__(
-        self, p_drop: float = 0.02, size_percent: float = 0.3, per_channel: float = 0.5, p=0.5
+        self,
+        p_drop: float = 0.02,
+        size_percent: float = 0.3,
+        per_channel: float = 0.5,
+        p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
         self.p_drop, self.size_percent, self.per_channel = p_drop, size_percent, per_channel
@@ -94,7 +99,7 @@ class CoarseDropout(A.ImageOnlyTransform):
 
 
 class Augmenter:
-    """Callable ``(image, keypoints, rng) -> (image, keypoints)`` at a fixed output size."""
+    """Callable ``(image, keypoints, rng) -> Sample`` at a fixed output size."""
 
     def __init__(
         self, config: AugmentConfig, size: tuple[int, int], bodyparts: Sequence[str]

@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from poseshift.models.image_norm import PerImageBatchNorm
+
 
 class _GlobalNormalize(torch.autograd.Function):
     """(x - mean) / std with the global batch's statistics; backward by BatchNorm's formula.
@@ -85,9 +87,12 @@ class GlobalBatchNorm(nn.BatchNorm2d):
 
 
 def global_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every BatchNorm2d inside ``module`` (in place) by a GlobalBatchNorm."""
+    """Replace every BatchNorm2d inside ``module`` (in place) by a GlobalBatchNorm; layers
+    normalizing per image already train the same on any number of processes."""
     for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, GlobalBatchNorm):
+        if isinstance(child, nn.BatchNorm2d) and not isinstance(
+            child, GlobalBatchNorm | PerImageBatchNorm
+        ):
             setattr(module, name, GlobalBatchNorm(child))
         else:
             global_batchnorm(child)
