@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from paper_vs_fast import training_seconds
+from paper_vs_fast import error_cells, training_seconds
 
 from poseshift.evaluate.evaluate import evaluate_run
 from poseshift.models.posenet import read_snapshot, save_posenet
@@ -37,17 +37,6 @@ def per_image_copy(run: Path, dest: Path) -> Path:
         model = snapshot.model.normalize_per_image()
         save_posenet(model, path, codec=snapshot.codec, input_scale=snapshot.input_scale)
     return dest
-
-
-def cells(metrics: dict) -> list[str]:
-    parts = metrics["partitions"]
-    return [
-        f"{parts['train']['error_px']:.2f}",
-        *(
-            f"{parts[p]['error_px']:.2f} ({parts[p]['normalized_error']:.3f})"
-            for p in ("within", "ood")
-        ),
-    ]
 
 
 def main() -> None:
@@ -80,7 +69,7 @@ def main() -> None:
                     f"| {spec['preset']} | {label} | {iteration:,} | "
                     f"{seconds.get(iteration, float('nan')) / 60:.1f} | "
                     f"{loss.get(iteration, float('nan')):.4f} | "
-                    + " | ".join(cells(metrics))
+                    + " | ".join(error_cells(metrics))
                     + " |"
                 )
 

@@ -28,6 +28,18 @@ def training_seconds(run: Path, batch_size: int) -> dict[int, float]:
     return out
 
 
+def error_cells(metrics: dict) -> list[str]:
+    """Train px, then within and out-of-domain px (normalized) of a snapshot's metrics."""
+    parts = metrics["partitions"]
+    return [
+        f"{parts['train']['error_px']:.2f}",
+        *(
+            f"{parts[p]['error_px']:.2f} ({parts[p]['normalized_error']:.3f})"
+            for p in ("within", "ood")
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", type=Path)
@@ -44,17 +56,11 @@ def main() -> None:
         for metrics_path in sorted(run.glob("eval/snapshot-*/metrics.json")):
             metrics = json.loads(metrics_path.read_text())
             iteration = int(metrics_path.parent.name.split("-")[1])
-            parts = metrics["partitions"]
-            cells = [
-                f"{parts['train']['error_px']:.2f}",
-                *(
-                    f"{parts[p]['error_px']:.2f} ({parts[p]['normalized_error']:.3f})"
-                    for p in ("within", "ood")
-                ),
-            ]
             print(
                 f"| {spec['preset']} | {iteration:,} | {iteration * batch:,} | "
-                f"{seconds.get(iteration, float('nan')) / 60:.1f} | " + " | ".join(cells) + " |"
+                f"{seconds.get(iteration, float('nan')) / 60:.1f} | "
+                + " | ".join(error_cells(metrics))
+                + " |"
             )
 
 
