@@ -114,3 +114,22 @@ def test_deeplabcut_features_and_per_image_statistics_survive_the_checkpoint(tmp
     image = torch.rand(2, 3, 64, 48)
     with torch.no_grad():
         torch.testing.assert_close(loaded(image)["scoremaps"], model(image)["scoremaps"])
+
+
+def test_per_image_statistics_give_one_image_its_gradients_in_any_memory_format():
+    """A batch's gradient is the sum of its images' gradients, channels_last or not (torch's
+    instance norm computed wrong gradients for a single channels_last image)."""
+    torch.manual_seed(0)
+    model = PoseNet("mobilenetv2_035", 3).normalize_per_image().double().train()
+    images = torch.randn(2, 3, 48, 64, dtype=torch.float64)
+
+    def gradient(batch: torch.Tensor, memory: torch.memory_format) -> torch.Tensor:
+        model.to(memory_format=memory).zero_grad()
+        outputs = model(batch.contiguous(memory_format=memory))
+        (outputs["scoremaps"].square().sum() + outputs["locref"].sum()).backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    batched = gradient(images, torch.contiguous_format)
+    for memory in (torch.contiguous_format, torch.channels_last):
+        alone = gradient(images[:1], memory) + gradient(images[1:], memory)
+        torch.testing.assert_close(alone, batched, rtol=1e-9, atol=1e-9)

@@ -16,6 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _contiguous(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous()
+
+
 class PerImageBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d (or timm's BatchNormAct2d) normalizing every image by its own statistics.
 
@@ -35,6 +39,12 @@ class PerImageBatchNorm(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        if y.requires_grad:
+            # F.instance_norm runs BatchNorm on a contiguous (1, B * C, H, W) view; for one
+            # image a channels_last gradient reaches that BatchNorm's backward as it is, and
+            # torch's CPU kernel (2.14) then computes wrong gradients (input and gradient in
+            # different memory formats at batch 1): batch 1 trained another network.
+            y.register_hook(_contiguous)
         return self.act(self.drop(y))
 
 
