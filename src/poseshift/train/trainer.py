@@ -103,7 +103,7 @@ def training_size(
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     # One fused kernel over all parameters: on 2 CPU cores a ResNet-50 step of AdamW takes
-    # 0.21 s instead of 0.45 s, of SGD 0.06 s instead of 0.18 s (benchmarks/train_step_profile.md).
+    # 0.21 s instead of 0.45 s, of SGD 0.06 s instead of 0.18 s (benchmarks/train_step_profile.md)
     fused = params[0].device.type in ("cpu", "cuda")
     if config.optimizer == "sgd":
         return torch.optim.SGD(
