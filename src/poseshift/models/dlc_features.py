@@ -43,8 +43,10 @@ class DeepLabCutFeatures(nn.Module):
         super().__init__()
         self.conv_stem, self.bn1 = net.conv_stem, net.bn1
         self.blocks: nn.Sequential = net.blocks
-        strided = [i for i, stage in enumerate(self.blocks) if _stride(stage[0]) == 2]
-        _unstride(self.blocks[strided[-1]][0])  # the last stride 2 -> 1, nothing dilated
+        strided = [stage[0] for stage in self.blocks if _first_conv(stage[0]).stride[0] == 2]
+        # The last stride 2 -> 1, nothing dilated (TF "SAME" convolutions pad by their stride
+        # at run time).
+        _first_conv(strided[-1]).stride = (1, 1)
         self.with_head_conv = with_head_conv
         if with_head_conv:
             self.conv_head, self.bn2 = net.conv_head, net.bn2
@@ -60,14 +62,9 @@ class DeepLabCutFeatures(nn.Module):
         return [x]
 
 
-def _stride(block: Any) -> int:
-    conv = getattr(block, "conv_dw", None) or block.conv_pw
-    return int(conv.stride[0])
-
-
-def _unstride(block: Any) -> None:
-    conv = getattr(block, "conv_dw", None) or block.conv_pw
-    conv.stride = (1, 1)  # TF "SAME" convolutions pad by their stride at run time
+def _first_conv(block: Any) -> nn.Conv2d:
+    """The convolution that strides in a timm inverted-residual (or first) block."""
+    return getattr(block, "conv_dw", None) or block.conv_pw
 
 
 def deeplabcut_features(timm_name: str, family: str, **kwargs: Any) -> DeepLabCutFeatures:

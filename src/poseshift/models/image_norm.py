@@ -20,22 +20,44 @@ def _contiguous(grad: torch.Tensor) -> torch.Tensor:
     return grad.contiguous()
 
 
-class PerImageBatchNorm(nn.BatchNorm2d):
-    """BatchNorm2d (or timm's BatchNormAct2d) normalizing every image by its own statistics.
-
-    Shares the parameters of the layer it replaces and keeps its (unused) running
-    statistics, so checkpoints hold the same names; ``track_running_stats`` is False, which
-    tells test-time adaptation that there are no running statistics to re-estimate.
-    """
+class SharedBatchNorm(nn.BatchNorm2d):
+    """A BatchNorm2d (or timm's BatchNormAct2d) that normalizes another way, sharing the
+    parameters and buffers of the layer it replaces: the optimizer and checkpoints see the
+    same tensors under the same names."""
 
     def __init__(self, bn: nn.BatchNorm2d) -> None:
-        super().__init__(bn.num_features, bn.eps, bn.momentum, bn.affine, device="meta")
+        super().__init__(
+            bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device="meta"
+        )
         self.weight, self.bias = bn.weight, bn.bias
         self.running_mean, self.running_var = bn.running_mean, bn.running_var
         self.num_batches_tracked = bn.num_batches_tracked
-        self.track_running_stats = False
         self.drop = getattr(bn, "drop", nn.Identity())  # BatchNormAct2d: norm, drop, act
         self.act = getattr(bn, "act", nn.Identity())
+
+
+def replace_batchnorm(module: nn.Module, layer: type[SharedBatchNorm]) -> nn.Module:
+    """Replace every plain BatchNorm2d inside ``module`` (in place) by ``layer(bn)``; layers
+    already replaced (any SharedBatchNorm) stay as they are."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, SharedBatchNorm):
+            setattr(module, name, layer(child))
+        else:
+            replace_batchnorm(child, layer)
+    return module
+
+
+class PerImageBatchNorm(SharedBatchNorm):
+    """BatchNorm normalizing every image by its own statistics.
+
+    Keeps the replaced layer's (unused) running statistics, so checkpoints hold the same
+    names; ``track_running_stats`` is False, which tells test-time adaptation that there are
+    no running statistics to re-estimate.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__(bn)
+        self.track_running_stats = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
@@ -50,9 +72,4 @@ class PerImageBatchNorm(nn.BatchNorm2d):
 
 def normalize_per_image(module: nn.Module) -> nn.Module:
     """Replace every BatchNorm2d inside ``module`` (in place) by a PerImageBatchNorm."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, PerImageBatchNorm):
-            setattr(module, name, PerImageBatchNorm(child))
-        else:
-            normalize_per_image(child)
-    return module
+    return replace_batchnorm(module, PerImageBatchNorm)

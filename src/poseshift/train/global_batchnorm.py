@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from poseshift.models.image_norm import PerImageBatchNorm
+from poseshift.models.image_norm import SharedBatchNorm, replace_batchnorm
 
 
 class _GlobalNormalize(torch.autograd.Function):
@@ -48,22 +48,8 @@ class _GlobalNormalize(torch.autograd.Function):
         return grad_x, None
 
 
-class GlobalBatchNorm(nn.BatchNorm2d):
-    """BatchNorm2d (or timm's BatchNormAct2d) normalizing with the global batch's statistics.
-
-    Shares the parameters and buffers of the layer it replaces (the optimizer and checkpoints
-    see the same tensors, with the same names).
-    """
-
-    def __init__(self, bn: nn.BatchNorm2d) -> None:
-        super().__init__(
-            bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device="meta"
-        )
-        self.weight, self.bias = bn.weight, bn.bias
-        self.running_mean, self.running_var = bn.running_mean, bn.running_var
-        self.num_batches_tracked = bn.num_batches_tracked
-        self.drop = getattr(bn, "drop", nn.Identity())  # BatchNormAct2d: norm, drop, act
-        self.act = getattr(bn, "act", nn.Identity())
+class GlobalBatchNorm(SharedBatchNorm):
+    """BatchNorm2d (or timm's BatchNormAct2d) normalizing with the global batch's statistics."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
@@ -89,11 +75,4 @@ class GlobalBatchNorm(nn.BatchNorm2d):
 def global_batchnorm(module: nn.Module) -> nn.Module:
     """Replace every BatchNorm2d inside ``module`` (in place) by a GlobalBatchNorm; layers
     normalizing per image already train the same on any number of processes."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d) and not isinstance(
-            child, GlobalBatchNorm | PerImageBatchNorm
-        ):
-            setattr(module, name, GlobalBatchNorm(child))
-        else:
-            global_batchnorm(child)
-    return module
+    return replace_batchnorm(module, GlobalBatchNorm)
