@@ -1,0 +1,61 @@
+"""A fast ResNet-50 training step in this process: eager vs torch.compile, channels_last vs not.
+
+Random uint8 images (speed does not depend on the pixels), batch 8 at 448x448, 4 keypoints,
+bf16 autocast and fused AdamW as the `fast` preset trains on this CPU; the median of the
+steps after two warm-up steps. Answers whether ``execution.compile`` (Inductor on forward
+and backward) or the memory format would move training towards 4x DeepLabCut 3.
+
+    OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python train_compile_check.py eager --steps 5
+    OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python train_compile_check.py compile --steps 5
+    OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python train_compile_check.py contiguous --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from _common import load
+
+from poseshift.models.codec import ScoremapCodec
+from poseshift.models.posenet import build_posenet
+from poseshift.train.loss import pose_loss
+
+BATCH, SIZE, KEYPOINTS = 8, 448, 4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=["eager", "compile", "contiguous"])
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    memory = torch.contiguous_format if args.variant == "contiguous" else torch.channels_last
+    model = build_posenet("resnet50", KEYPOINTS, init="scratch").to(memory_format=memory).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    codec = ScoremapCodec(model.stride)
+    forward = torch.compile(model) if args.variant == "compile" else model
+    images = torch.randint(0, 255, (BATCH, SIZE, SIZE, 3), dtype=torch.uint8)
+    keypoints = torch.rand(BATCH, KEYPOINTS, 2) * (SIZE - 1)
+    load_before, seconds = load(), []
+    for _ in range(args.steps + 2):
+        start = time.perf_counter()
+        x = model.normalize(images.permute(0, 3, 1, 2)).contiguous(memory_format=memory)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            outputs = {k: v.float() for k, v in forward(x).items()}
+        targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
+        optimizer.zero_grad(set_to_none=True)
+        pose_loss(outputs, targets)["total"].backward()
+        optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    median = statistics.median(seconds[2:])
+    print(
+        f"{args.variant}: {BATCH / median:.2f} images/s (median step {median:.2f} s; steps "
+        f"{[round(s, 2) for s in seconds]}; load {load_before:.2f} -> {load():.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
