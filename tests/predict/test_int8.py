@@ -16,7 +16,7 @@ from bad_inputs.refusals import cli_refuses, one_line_error
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet
-from poseshift.predict.int8 import CHECK_FRAMES, agreement, check_int8
+from poseshift.predict.int8 import CHECK_FRAMES, agreement, check_int8, quantize_posenet
 from poseshift.predict.predictor import Predictor
 from poseshift.predict.video import analyze_videos
 
@@ -58,6 +58,32 @@ def test_int8_refuses_where_it_cannot_run(run: Path, tmp_path: Path) -> None:
     )
     assert "int8" in message
     assert not list(tmp_path.glob("clip*.h5"))  # nothing written
+
+
+def test_int8_keeps_the_stem_and_the_residual_sums_in_fp32() -> None:
+    torch.manual_seed(0)
+    model = PoseNet("resnet50", 2).eval()
+    batches = [torch.randn(1, 3, 64, 96) for _ in range(2)]
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    network = quantize_posenet(model, batches)
+    nodes = list(network.backbone.graph.nodes)
+
+    def dequantized(node: torch.fx.Node) -> bool:
+        return isinstance(node, torch.fx.Node) and "dequantize" in str(node.target)
+
+    convolutions = [n for n in nodes if "conv2d" in str(n.target)]
+    additions = [n for n in nodes if str(n.target).startswith("aten.add")]
+    assert len(convolutions) == 53 and len(additions) == 16  # ResNet-50
+    stem, *rest = convolutions
+    assert not any(dequantized(arg) for arg in stem.args)  # fp32 image and weights
+    assert all(dequantized(c.args[0]) and dequantized(c.args[1]) for c in rest)  # int8
+    assert not any(dequantized(arg) for n in additions for arg in n.args)  # fp32 sums
+    with torch.no_grad():
+        outputs, reference = network(batches[0]), model(batches[0])
+    for name in ("scoremaps", "locref"):
+        assert outputs[name].dtype == torch.float32  # the head and decoding run in fp32
+        assert outputs[name].shape == reference[name].shape
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
 
 
 def test_int8_is_not_for_still_images() -> None:

@@ -4,19 +4,23 @@ PyTorch's own x86 path (torchao's PT2E flow): ``torch.export`` captures the back
 video's batch shape, ``X86InductorQuantizer`` puts per-channel int8 weights and per-tensor
 uint8 activations on its convolutions, the activation ranges are calibrated on the video's
 own first frames, and Inductor (with freezing) lowers the result to oneDNN's VNNI int8
-convolutions. The backbone's last stage, the deconvolution head (scoremaps and locref) and
-the pose decoding stay in fp32. The frames after the calibration frames then measure how
-far the int8 poses lie from the fp32 network's (``Agreement``), the gate of
-``benchmarks/analyze_vs_dlc3.md``: at least 99 % of the fp32 model's confident keypoints
-within 2 px.
-"""
+convolutions. Three things stay in fp32 because a trained ResNet-50 needs them to keep
+99 % of its confident keypoints within 2 px (benchmarks/analyze_vs_dlc3.md): the stem
+convolution (it sees the three colour channels through one per-tensor scale), the residual
+additions (requantizing the running sum after every block compounds the error), and the
+deconvolution head (scoremaps and locref) with the pose decoding. Activation ranges are
+the calibration frames' minimum and maximum, not the default histogram's clipped ones,
+which cut off the peaks the keypoints come from. The frames after the calibration frames
+then measure how far the int8 poses lie from the fp32 network's (``Agreement``), the gate
+of ``benchmarks/analyze_vs_dlc3.md``: at least 99 % of the fp32 model's confident
+keypoints within 2 px."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -86,15 +90,11 @@ def quantize_posenet(model: PoseNet, calibration: list[torch.Tensor]) -> Quantiz
     ``model`` is a ``PoseNet`` in eval mode on the CPU; it is left unchanged.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
     features = _FeatureMap(model.backbone).eval()
-    quantizer = x86.X86InductorQuantizer()
-    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
-    # The last stage stays fp32: quantized, it moved 22 % of a trained ResNet-50's confident
-    # keypoints by more than 2 px on 16 frames, 1.6 % in fp32 (benchmarks/analyze_vs_dlc3.md).
-    last_stage = model.backbone.feature_info.module_name()[-1]
-    quantizer.set_module_name_qconfig(f"backbone.{last_stage}", None)
+    quantizer = _quantizer()
+    stem = next(name for name, m in model.backbone.named_modules() if isinstance(m, nn.Conv2d))
+    quantizer.set_module_name_qconfig(f"backbone.{stem}", None)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.export's and torchao's deprecation chatter
         graph = torch.export.export(features, (calibration[0],)).module()
@@ -103,6 +103,37 @@ def quantize_posenet(model: PoseNet, calibration: list[torch.Tensor]) -> Quantiz
             prepared(batch)
         converted = convert_pt2e(prepared)
     return QuantizedPoseNet(converted, model.head)
+
+
+def _quantizer() -> Any:
+    """torchao's x86 quantizer with min-max activation ranges and fp32 residual additions.
+
+    Accuracy on a trained ResNet-50 (benchmarks/analyze_vs_dlc3.md): 97.1 % of the
+    confident keypoints within 2 px with the defaults and only the last stage in int8
+    left out, 99.2 % with the whole backbone this way.
+    """
+    import dataclasses
+
+    from torchao.quantization.pt2e import MinMaxObserver
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+    class ResidualsInFloat(x86.X86InductorQuantizer):
+        # The conv + add (+ relu) patterns are what quantizes a residual sum: left out, the
+        # convolutions are annotated alone and the sums stay fp32.
+        def _annotate_conv2d_binary_unary(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def _annotate_conv2d_binary(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    default = x86.get_default_x86_inductor_quantization_config()
+    activations = dataclasses.replace(
+        default.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12)
+    )
+    config = dataclasses.replace(
+        default, input_activation=activations, output_activation=activations
+    )
+    return ResidualsInFloat().set_global(config)
 
 
 class CompiledQuantized:
