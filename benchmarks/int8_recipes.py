@@ -11,7 +11,7 @@ list of switches; without ``split`` the whole backbone is quantized, head in fp3
                  the int8 part, torch 2.14's Inductor fails)
     histogram    torchao's default activation observer (HistogramObserver); else min-max
     stem         the first convolution in fp32
-    sums         residual additions in fp32 (``sums-layer3``: only in layer3)
+    sums         residual additions in fp32 (``sums-layer3``, ``sums-layer34``: only there)
     layer3       layer3 in fp32
     head-bf16    the head under bf16 autocast
     library      ``poseshift.predict.int8`` as ``analyze --precision int8`` runs it
@@ -42,17 +42,26 @@ from poseshift.predict.frames import FrameBatches
 from poseshift.predict.predictor import Predictor, run_predictor
 from poseshift.run import RunDir
 
-SWITCHES = {"split", "histogram", "stem", "sums", "sums-layer3", "layer3", "head-bf16"}
+SWITCHES = {
+    "split",
+    "histogram",
+    "stem",
+    "sums",
+    "sums-layer3",
+    "sums-layer34",
+    "layer3",
+    "head-bf16",
+}
 
 
-def outside(filter_fn, stage: str):
-    """A quantizer filter that also refuses nodes of ``backbone.<stage>``."""
+def outside(filter_fn, stages: tuple[str, ...]):
+    """A quantizer filter that also refuses nodes of ``backbone.<stage>`` for ``stages``."""
 
-    def keep(nodes) -> bool:
-        nodes = nodes if isinstance(nodes, list) else [nodes]
+    def keep(given) -> bool:  # torchao passes a node or a list of them
+        nodes = given if isinstance(given, list) else [given]
         stacks = [str(v[0]) for n in nodes for v in n.meta.get("nn_module_stack", {}).values()]
-        inside = any(f"backbone.{stage}" in path for path in stacks)
-        return (filter_fn(nodes) if filter_fn else True) and not inside
+        inside = any(f"backbone.{stage}." in path for path in stacks for stage in stages)
+        return (filter_fn(given) if filter_fn else True) and not inside
 
     return keep
 
@@ -63,7 +72,9 @@ def quantizer(switches: set[str]) -> x86.X86InductorQuantizer:
             if "sums" in switches:
                 return None
             if "sums-layer3" in switches:
-                filter_fn = outside(filter_fn, "layer3")
+                filter_fn = outside(filter_fn, ("layer3",))
+            if "sums-layer34" in switches:
+                filter_fn = outside(filter_fn, ("layer3", "layer4"))
             return annotate(self, gm, config, filter_fn)
 
         def _annotate_conv2d_binary_unary(self, gm, config, filter_fn=None) -> None:
