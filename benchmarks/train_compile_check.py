@@ -15,15 +15,36 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from _common import load
 
 from poseshift.models.codec import ScoremapCodec
-from poseshift.models.posenet import build_posenet
+from poseshift.models.posenet import PoseNet, build_posenet
 from poseshift.train.loss import pose_loss
 
 BATCH, SIZE, KEYPOINTS = 8, 448, 4
+
+
+def fast_step(
+    model: PoseNet,
+    *,
+    forward: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    codec: ScoremapCodec,
+    images: torch.Tensor,
+    keypoints: torch.Tensor,
+    memory: torch.memory_format = torch.channels_last,
+) -> None:
+    """One step on (B, H, W, 3) uint8 ``images`` as the trainer runs it in bf16."""
+    x = model.normalize(images.permute(0, 3, 1, 2)).contiguous(memory_format=memory)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = {k: v.float() for k, v in forward(x).items()}
+    targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
+    optimizer.zero_grad(set_to_none=True)
+    pose_loss(outputs, targets)["total"].backward()
+    optimizer.step()
 
 
 def main() -> None:
@@ -42,13 +63,15 @@ def main() -> None:
     load_before, seconds = load(), []
     for _ in range(args.steps + 2):
         start = time.perf_counter()
-        x = model.normalize(images.permute(0, 3, 1, 2)).contiguous(memory_format=memory)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            outputs = {k: v.float() for k, v in forward(x).items()}
-        targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
-        optimizer.zero_grad(set_to_none=True)
-        pose_loss(outputs, targets)["total"].backward()
-        optimizer.step()
+        fast_step(
+            model,
+            forward=forward,
+            optimizer=optimizer,
+            codec=codec,
+            images=images,
+            keypoints=keypoints,
+            memory=memory,
+        )
         seconds.append(time.perf_counter() - start)
     median = statistics.median(seconds[2:])
     print(

@@ -15,6 +15,7 @@ DeepLabCut 3's images/s measured in the same session (``--dlc-images-per-s``).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -22,10 +23,10 @@ from collections.abc import Callable
 import torch
 from _common import load, machine
 from torch.utils.flop_counter import FlopCounterMode
+from train_compile_check import fast_step
 
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet, build_posenet
-from poseshift.train.loss import pose_loss
 
 SIZE, KEYPOINTS, BATCH = 448, 4, 8
 
@@ -72,21 +73,20 @@ def conv_gflops(reps: int) -> float:
 
 
 def step_images_per_s(model: PoseNet, reps: int) -> float:
-    """A step as train_compile_check.py's ``eager`` runs it (the trainer's pieces)."""
+    """The step of train_compile_check.py's ``eager`` variant (the trainer's pieces)."""
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    codec = ScoremapCodec(model.stride)
-    images = torch.randn(BATCH, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
+    images = torch.randint(0, 255, (BATCH, SIZE, SIZE, 3), dtype=torch.uint8)
     keypoints = torch.rand(BATCH, KEYPOINTS, 2) * (SIZE - 1)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            outputs = {k: v.float() for k, v in model(images).items()}
-        targets = codec.encode(keypoints, tuple(outputs["scoremaps"].shape[-2:]))
-        optimizer.zero_grad(set_to_none=True)
-        pose_loss(outputs, targets)["total"].backward()
-        optimizer.step()
-
+    step = functools.partial(
+        fast_step,
+        model,
+        forward=model,
+        optimizer=optimizer,
+        codec=ScoremapCodec(model.stride),
+        images=images,
+        keypoints=keypoints,
+    )
     return BATCH / median_seconds(step, reps)
 
 
