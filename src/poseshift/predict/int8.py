@@ -10,10 +10,10 @@ stem convolution, the residual additions (the running sum is not requantized aft
 block) and the deconvolution head (scoremaps and locref) with the pose decoding. On a
 trained ResNet-50 each step raised the share of confident keypoints within 2 px of fp32
 (with layer4 in bf16): 97.1 % (defaults), 98.6 % (min-max), 98.9 % (stem), 99.3 % (sums);
-with layer4 in int8 too it stays at 99.3 % (benchmarks/analyze_vs_dlc3.md). The frames after the calibration frames then measure how
-far the int8 poses lie from the fp32 network's (``Agreement``), the gate of
-``benchmarks/analyze_vs_dlc3.md``: at least 99 % of the fp32 model's confident keypoints
-within 2 px.
+with layer4 in int8 too it stays at 99.3 % (benchmarks/analyze_vs_dlc3.md). The frames
+after the calibration frames then measure how far the int8 poses lie from the fp32
+network's (``Agreement``), the gate: at least 99 % of the fp32 model's confident
+keypoints within 2 px.
 """
 
 from __future__ import annotations
