@@ -24,7 +24,6 @@ list of switches; without ``split`` the whole backbone is quantized, head in fp3
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -33,13 +32,13 @@ import numpy as np
 import torch
 import torch._inductor.config as inductor
 from torch import nn
-from torchao.quantization.pt2e import MinMaxObserver
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
+from poseshift.models.posenet import PoseNet
 from poseshift.predict import int8
 from poseshift.predict.frames import FrameBatches
-from poseshift.predict.predictor import Predictor, run_predictor
+from poseshift.predict.predictor import run_predictor
 from poseshift.run import RunDir
 
 SWITCHES = {
@@ -66,7 +65,7 @@ def outside(filter_fn, stages: tuple[str, ...]):
     return keep
 
 
-def quantizer(switches: set[str]) -> x86.X86InductorQuantizer:
+def quantizer(switches: set[str], backbone: nn.Module) -> x86.X86InductorQuantizer:
     class Recipe(x86.X86InductorQuantizer):
         def _sums(self, annotate, gm, config, filter_fn=None) -> None:
             if "sums" in switches:
@@ -85,17 +84,13 @@ def quantizer(switches: set[str]) -> x86.X86InductorQuantizer:
             base = x86.X86InductorQuantizer._annotate_conv2d_binary
             return self._sums(base, gm, config, filter_fn)
 
-    config = x86.get_default_x86_inductor_quantization_config()
-    if "histogram" not in switches:
-        observer = MinMaxObserver.with_args(eps=2**-12)
-        activations = dataclasses.replace(
-            config.input_activation, observer_or_fake_quant_ctr=observer
-        )
-        config = dataclasses.replace(
-            config, input_activation=activations, output_activation=activations
-        )
+    if "histogram" in switches:
+        config = x86.get_default_x86_inductor_quantization_config()
+    else:
+        config = int8.min_max_config()
     recipe = Recipe().set_global(config)
-    for switch, module in (("stem", "backbone.conv1"), ("layer3", "backbone.layer3")):
+    stem = f"backbone.{int8.stem_convolution(backbone)}"
+    for switch, module in (("stem", stem), ("layer3", "backbone.layer3")):
         if switch in switches:
             recipe.set_module_name_qconfig(module, None)
     return recipe
@@ -142,14 +137,14 @@ class LastStageAndHead(nn.Module):
         return self.head(self.stage(features))
 
 
-def build(predictor: Predictor, switches: set[str], calibration: list[torch.Tensor]) -> Parts:
-    model = predictor.model
+def build(model: PoseNet, switches: set[str], calibration: list[torch.Tensor]) -> Parts:
     split = "split" in switches
     early = UpTo(model.backbone, "layer4" if split else None).eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prepared = prepare_pt2e(
-            torch.export.export(early, (calibration[0],)).module(), quantizer(switches)
+            torch.export.export(early, (calibration[0],)).module(),
+            quantizer(switches, model.backbone),
         )
         for batch in calibration:
             prepared(batch)
@@ -187,7 +182,7 @@ def main() -> None:
             if recipe == "library":
                 predictor.use_quantized(int8.quantize_posenet(predictor.model, calibration))
             elif switches <= SWITCHES:
-                predictor.network = build(predictor, switches, calibration)
+                predictor.network = build(predictor.model, switches, calibration)
             else:
                 raise SystemExit(f"unknown switches in {recipe}: {switches - SWITCHES}")
         poses, started = [], None

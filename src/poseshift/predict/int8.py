@@ -94,8 +94,7 @@ def quantize_posenet(model: PoseNet, calibration: list[torch.Tensor]) -> Quantiz
 
     features = _FeatureMap(model.backbone).eval()
     quantizer = _quantizer()
-    stem = next(name for name, m in model.backbone.named_modules() if isinstance(m, nn.Conv2d))
-    quantizer.set_module_name_qconfig(f"backbone.{stem}", None)
+    quantizer.set_module_name_qconfig(f"backbone.{stem_convolution(model.backbone)}", None)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.export's and torchao's deprecation chatter
         graph = torch.export.export(features, (calibration[0],)).module()
@@ -106,6 +105,25 @@ def quantize_posenet(model: PoseNet, calibration: list[torch.Tensor]) -> Quantiz
     return QuantizedPoseNet(converted, model.head)
 
 
+def stem_convolution(backbone: nn.Module) -> str:
+    """The name of the backbone's first convolution (kept in fp32)."""
+    return next(name for name, m in backbone.named_modules() if isinstance(m, nn.Conv2d))
+
+
+def min_max_config() -> Any:
+    """torchao's x86 quantization config with min-max activation ranges (not histogram)."""
+    import dataclasses
+
+    from torchao.quantization.pt2e import MinMaxObserver
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+    default = x86.get_default_x86_inductor_quantization_config()
+    activations = dataclasses.replace(
+        default.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12)
+    )
+    return dataclasses.replace(default, input_activation=activations, output_activation=activations)
+
+
 def _quantizer() -> Any:
     """torchao's x86 quantizer with min-max activation ranges and fp32 residual additions.
 
@@ -113,9 +131,6 @@ def _quantizer() -> Any:
     confident keypoints within 2 px with torchao's defaults and the last stage kept out of
     int8; 99.3 % (99.5 % on a held-out clip) with the whole backbone quantized this way.
     """
-    import dataclasses
-
-    from torchao.quantization.pt2e import MinMaxObserver
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
     class ResidualsInFloat(x86.X86InductorQuantizer):
@@ -127,14 +142,7 @@ def _quantizer() -> Any:
         def _annotate_conv2d_binary(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    default = x86.get_default_x86_inductor_quantization_config()
-    activations = dataclasses.replace(
-        default.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12)
-    )
-    config = dataclasses.replace(
-        default, input_activation=activations, output_activation=activations
-    )
-    return ResidualsInFloat().set_global(config)
+    return ResidualsInFloat().set_global(min_max_config())
 
 
 class CompiledQuantized:
