@@ -7,8 +7,10 @@ poseshift; DeepLabCut's bottom-up inference does not resize). ResNet-50 models t
 in the same project copy), plus a briefly trained poseshift MobileNetV2-0.35.
 
 1. Batch-size sweep (1, 4, 8) on the first ``--sweep-frames`` frames, interleaved:
-   DeepLabCut, then poseshift ResNet-50 fp32 uncompiled (``--no-compile``), fp32 and bf16
-   (compiled, the CPU default), and MobileNetV2-0.35 fp32 and bf16 (compiled).
+   DeepLabCut, then poseshift ResNet-50 int8, bf16, fp32 (compiled, the CPU default) and
+   fp32 uncompiled (``--no-compile``), and MobileNetV2-0.35 fp32 and bf16 (compiled). The
+   headline pair (DeepLabCut, int8) runs back to back, so that the machine's drift over a
+   round (minutes) moves both alike.
 2. Each at its fastest batch size on the whole 300-frame clip, back to back, repeated
    ``--rounds`` times.
 3. bf16 and int8 accuracy: of the keypoints the fp32 model finds with likelihood >= 0.6,
@@ -47,6 +49,8 @@ from _common import (
     versions,
 )
 
+from poseshift.video_memory import OFF_SWITCH
+
 VIDEO = SHARED_PROJECT / "videos" / "m3v1mp4.mp4"
 
 
@@ -69,21 +73,23 @@ def cut_clip(source: Path, dest: Path, frames: int) -> Path:
     return dest
 
 
-VARIANTS = {  # name -> (precision, compiled)
+# name -> (precision, compiled, memory policy on); run in this order, int8 right after DeepLabCut
+VARIANTS = {
     "resnet50": {
-        "fp32-eager": ("fp32", False),
-        "fp32": ("fp32", True),
-        "bf16": ("bf16", True),
-        "int8": ("int8", True),  # calibrated on the clip's first 32 frames (predict.int8)
+        "int8": ("int8", True, True),  # calibrated on the clip's first 32 frames (predict.int8)
+        "bf16": ("bf16", True, True),
+        "fp32": ("fp32", True, True),
+        "fp32-eager": ("fp32", False, True),
+        "int8-4k": ("int8", True, False),  # torch's and glibc's memory defaults
     },
-    "mobilenetv2_035": {"fp32": ("fp32", True), "bf16": ("bf16", True)},
+    "mobilenetv2_035": {"fp32": ("fp32", True, True), "bf16": ("bf16", True, True)},
 }
 
 
 def poseshift_analyze(
-    run: Path, video: Path, batch: int, variant: tuple[str, bool], dest: Path
+    run: Path, video: Path, batch: int, variant: tuple[str, bool, bool], dest: Path
 ) -> dict:
-    precision, compiled = variant
+    precision, compiled, memory_policy = variant
     dest.mkdir(parents=True, exist_ok=True)
     command = [
         str(POSESHIFT),
@@ -105,7 +111,8 @@ def poseshift_analyze(
     ]
     load_before = load()
     started = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, env=ENV)
+    env = ENV if memory_policy else {**ENV, OFF_SWITCH: "off"}
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
@@ -116,6 +123,7 @@ def poseshift_analyze(
         "batch_size": batch,
         "precision": precision,
         "compiled": compiled,
+        "memory_policy": memory_policy,
         "run_duration": meta["run_duration"],
         "nframes": meta["nframes"],
         "fps": meta["nframes"] / meta["run_duration"],
