@@ -4,8 +4,9 @@ Video analysis allocates and frees the same large activations for every batch. B
 torch's CPU allocator uses 4 KiB pages and glibc maps big blocks afresh for each one (the
 kernel then zeroes them page by page); with 2 MiB pages for tensors of 2 MiB and more
 (torch's own ``THP_MEM_ALLOC_ENABLE``) and freed memory kept in glibc's heap for the next
-batch, ``poseshift analyze`` of a ResNet-50 at 640x480 on the 2-core CPU ran 8-16 % more
-frames/s in int8, 8 % in bf16 and 6 % in fp32 (benchmarks/analyze_vs_dlc3.md, "Session 9").
+batch, ``poseshift analyze`` of a ResNet-50 at 640x480 on the 2-core CPU ran 15-24 % more
+frames/s in int8 (8-16 % at batch 1), 8 % in bf16 and 6 % in fp32, with identical poses
+(benchmarks/analyze_vs_dlc3.md, "Session 9").
 Training is left alone: huge pages alone made its step 17 % slower (its saved activations
 are faulted in afresh every step), both together gained nothing measurable.
 """
