@@ -165,6 +165,26 @@ class RunDir:
                 f"{self.path} holds a run with different settings ({difference}); use a new --out"
             )
 
+    def check_same_inputs(self, inputs: dict) -> None:
+        """Refuse this directory when the project now gives other images, bodyparts or
+        training labels than split.json records (keys a run of an older poseshift lacks are
+        not compared)."""
+        stored = self.membership()
+        for key, wanted in inputs.items():
+            if key not in stored or stored[key] == wanted:
+                continue
+            if isinstance(wanted, list) and key != "bodyparts":
+                added = sorted(set(wanted) - set(stored[key]))
+                removed = sorted(set(stored[key]) - set(wanted))
+                example = (added or removed or ["the order"])[0]
+                what = f"{len(added)} {key} images added, {len(removed)} removed (e.g. {example})"
+            else:
+                what = f"{key}: {stored[key]!r} vs {wanted!r} now"
+            raise PoseshiftError(
+                f"{self.path} was trained on other data than the project gives now ({what}); "
+                "use a new --out, or restore the project's labels and config.yaml"
+            )
+
     def is_finished(self) -> bool:
         return self.done_file.is_file()
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import TINY, spec_for
+from poseshift.data.project import load_project, write_project
 from poseshift.errors import PoseshiftError
 from poseshift.models.posenet import load_posenet, read_snapshot
 from poseshift.run import RunDir
@@ -73,6 +75,70 @@ def test_other_settings_in_the_same_dir_are_refused(tiny_project: Path, tmp_path
     (run / "done.json").unlink()
     with pytest.raises(PoseshiftError, match="holds a run with different settings"):
         train(spec_for(tiny_project, backbone="mobilenetv2_050"), run, show_progress=False)
+
+
+def _set_training_fraction(project: Path, fraction: float) -> None:
+    config = project / "config.yaml"
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "TrainingFraction": [fraction]}))
+
+
+def test_a_run_is_neither_resumed_nor_reused_on_other_data(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    """Without --split the images come from config.yaml's TrainingFraction; a changed
+    fraction or a corrected label must not resume into, or be reported as, the old run."""
+    _set_training_fraction(tiny_project, 0.5)
+    finished, part = tmp_path / "finished", tmp_path / "part"
+    train(spec_for(tiny_project), finished, show_progress=False)
+
+    def interrupt(iteration: int, _losses: dict) -> None:
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    train(spec_for(tiny_project), part, on_iteration=interrupt, show_progress=False)
+    _set_training_fraction(tiny_project, 0.95)
+    for run in (finished, part):
+        with pytest.raises(PoseshiftError, match=r"other data .*train images added"):
+            train(spec_for(tiny_project), run, show_progress=False)
+    dataset = load_project(tiny_project)
+    first_train_image = dataset.indices_of(RunDir(finished).membership()["train"])[0]
+    dataset.keypoints[first_train_image, 0] += 3.0  # a corrected label
+    write_project(dataset)  # (config.yaml too)
+    _set_training_fraction(tiny_project, 0.5)
+    with pytest.raises(PoseshiftError, match="train_labels_sha256"):
+        train(spec_for(tiny_project), finished, show_progress=False)
+
+
+class _TouchesAFile:
+    """Unpickling this creates ``path``: what a booby-trapped checkpoint could do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_checkpoint_never_runs_code(tiny_project: Path, tmp_path: Path) -> None:
+    """A run directory handed over by someone else is resumed without executing its files."""
+    run = tmp_path / "run"
+
+    def interrupt(iteration: int, _losses: dict) -> None:
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    spec = spec_for(tiny_project, checkpoint_every=1)
+    train(spec, run, on_iteration=interrupt, show_progress=False)
+    checkpoint = run / "checkpoints" / "last.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    torch.save({**state, "payload": _TouchesAFile(tmp_path / "ran")}, checkpoint)
+    with pytest.raises(PoseshiftError, match=r"checkpoint .*last.pt cannot be read"):
+        train(spec, run, show_progress=False)
+    assert not (tmp_path / "ran").exists()
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(PoseshiftError, match="delete it to restart the run"):
+        train(spec, run, show_progress=False)
 
 
 def test_presets_load_and_follow_the_paper() -> None:

@@ -10,7 +10,9 @@ see ``distributed``) with the same result.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
+import pickle
 import platform
 import time
 from collections.abc import Callable
@@ -56,15 +58,22 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
     return split, shuffle.partitions(fraction)
 
 
-def prepare_run_dir(
-    run: RunDir, spec: RunSpec, membership: dict, split: Split, bodyparts: list[str]
-) -> None:
-    """Write run.yaml and split.json; refuse a dir holding another run."""
+def training_inputs(dataset: PoseDataset, membership: dict[str, list[str]]) -> dict:
+    """What a run's weights come from besides its recipe: each partition's images, the
+    bodyparts and a digest of the training labels (split.json; a resume or skip checks it)."""
+    train_labels = dataset.keypoints[dataset.indices_of(membership["train"])]
+    digest = hashlib.sha256(np.ascontiguousarray(train_labels).tobytes()).hexdigest()
+    return {"bodyparts": dataset.bodyparts, **membership, "train_labels_sha256": digest}
+
+
+def prepare_run_dir(run: RunDir, spec: RunSpec, inputs: dict, split: Split) -> None:
+    """Write run.yaml and split.json; refuse a dir holding another run or other data."""
     if run.exists():
         run.check_same_run(spec)
+        run.check_same_inputs(inputs)
         return
     record = {"split": split.name, "scheme": split.scheme, "shuffle": spec.shuffle}
-    run.create(spec, {**record, "bodyparts": bodyparts, **membership})
+    run.create(spec, {**record, **inputs})
 
 
 def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
@@ -128,8 +137,9 @@ def _read_checkpoint(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
+        # weights_only: a run directory handed over by someone else never runs code on resume
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise PoseshiftError(
             f"checkpoint {path} cannot be read ({exc}); delete it to restart the run"
         ) from None
@@ -148,16 +158,8 @@ def _resume_hint(run: RunDir) -> str:
     path = run.checkpoint
     if not path.exists():
         return "no checkpoint was written yet: running the same command again starts over"
-    iteration = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["iteration"]
+    iteration = _read_checkpoint(path)["iteration"]
     return f"running the same command again resumes from the checkpoint at iteration {iteration}"
-
-
-def _finished(run: RunDir, spec: RunSpec) -> bool:
-    """done.json is there, for this very recipe (another finished run is refused, not reused)."""
-    if not run.is_finished():
-        return False
-    run.check_same_run(spec)
-    return True
 
 
 def _follow_log(run: RunDir, on_iteration: Callable[[int, dict], None]) -> Callable[[], None]:
@@ -215,14 +217,22 @@ def _train(
 ) -> RunResult:
     """The training loop of one rank; rank 0 alone touches the run directory."""
     config, execution = spec.train, spec.execution
-    if ranks.on_main(lambda: _finished(run, spec)):
-        return RunResult(run.path, config.iterations, finished=True, skipped=True)
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
+    inputs = training_inputs(dataset, membership)
     checkpoint = run.checkpoint
 
+    def finished() -> bool:
+        """done.json is there, for this very recipe and data (another run is refused)."""
+        if run.is_finished():
+            prepare_run_dir(run, spec, inputs, split)
+        return run.is_finished()
+
+    if ranks.on_main(finished):
+        return RunResult(run.path, config.iterations, finished=True, skipped=True)
+
     def open_run() -> dict | None:
-        prepare_run_dir(run, spec, membership, split, dataset.bodyparts)
+        prepare_run_dir(run, spec, inputs, split)
         state = _read_checkpoint(checkpoint)
         session = environment(spec, ranks.device, ranks.world)
         run.record_session(session, state["iteration"] if state else None)
