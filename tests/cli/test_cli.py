@@ -66,3 +66,31 @@ def test_coco_commands(tiny_project: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "12 frames, 3 bodyparts, 3 groups" in " ".join(result.output.split())
     shutil.rmtree(tmp_path / "new")
+
+
+def test_train_keeps_the_presets_execution_unless_told(
+    tiny_project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A preset's device and devices hold unless the command line names them."""
+    import poseshift.train.trainer as trainer
+    from poseshift.spec import preset_path
+
+    seen = []
+
+    def record(spec, out):
+        seen.append(spec.execution)
+        return trainer.RunResult(out, 0, finished=True, skipped=True)
+
+    monkeypatch.setattr(trainer, "train", record)
+    preset = tmp_path / "mine.yaml"
+    preset.write_text(
+        preset_path("fast").read_text()
+        + "\ndevice: cpu\ndevices: 2\n"
+    )
+    base = ["train", str(tiny_project), "--backbone", "mobilenetv2_035", "--out"]
+    for out, extra in [("a", []), ("b", ["--devices", "1"])]:
+        result = runner.invoke(app, [*base, str(tmp_path / out), "--preset", str(preset), *extra])
+        assert result.exit_code == 0, result.output
+    assert [(e.device, e.devices) for e in seen] == [("cpu", 2), ("cpu", 1)]
+    bad = runner.invoke(app, [*base, str(tmp_path / "c"), "--crop", "0x24"])
+    assert bad.exit_code == 2 and "at least 1" in bad.output

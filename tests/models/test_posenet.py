@@ -83,14 +83,22 @@ def test_checkpoint_is_self_describing(tmp_path):
 
 
 def test_a_poseshift_checkpoint_can_start_another_network(tmp_path):
-    """init=PATH takes the backbone of a trained model; the new head may have another K."""
+    """init=PATH takes the backbone of a trained model, built and fed as it was trained
+    (TensorFlow padding, epsilon and [-1, 1] inputs here); the new head may have another K."""
     source = build_posenet("mobilenetv2_035", num_keypoints=3)
+    assert source.origin.padding == "same"
     randomize_batchnorm(source)
     path = save_posenet(source, tmp_path / "source.pt")
     model = build_posenet("mobilenetv2_035", num_keypoints=7, init=str(path))
     for key, value in source.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[key], value)
     assert model.head.scoremap.out_channels == 7
+    kept = ("padding", "bn_eps", "mean", "std")
+    assert [getattr(model.origin, k) for k in kept] == [getattr(source.origin, k) for k in kept]
+    image = torch.randint(0, 255, (1, 3, 64, 48), dtype=torch.uint8)
+    with torch.no_grad():
+        features = [m.eval().backbone(m.normalize(image))[-1] for m in (source, model)]
+    torch.testing.assert_close(features[0], features[1])
 
 
 def test_user_errors_are_one_line(tmp_path):

@@ -7,6 +7,7 @@ extra. The photos and their labels are Google's, published beside the TFLite fil
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -190,6 +191,43 @@ def test_tflite_of_another_width_or_truncated_is_one_line_and_writes_nothing(tmp
         import_weights(cut, "mobilenetv2_035", tmp_path / "w")
     with pytest.raises(PoseshiftError, match=r"TF\.js Layers file; poseshift reads MobileNetV2"):
         import_weights(TFJS, "resnet50", tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+
+
+def _tfjs_copy(folder: Path, edit) -> Path:
+    """The real TF.js model with its model.json changed by ``edit``."""
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes((TFJS.parent / "weights.bin").read_bytes())
+    model = json.loads(TFJS.read_text())
+    edit(model)
+    (folder / "model.json").write_text(json.dumps(model))
+    return folder / "model.json"
+
+
+def test_malformed_tfjs_and_keras_descriptions_are_one_line(tmp_path: Path) -> None:
+    import h5py
+
+    no_paths = _tfjs_copy(tmp_path / "a", lambda m: m["weightsManifest"][0].pop("paths"))
+    odd_dtype = _tfjs_copy(
+        tmp_path / "b",
+        lambda m: m["weightsManifest"][0]["weights"][0].update(
+            quantization={"dtype": "uint4", "scale": 1, "min": 0}
+        ),
+    )
+    keras = tmp_path / "bad_config.h5"
+    with h5py.File(keras, "w") as h5:
+        h5.attrs["layer_names"] = [b"Conv1"]
+        h5.create_group("Conv1").attrs["weight_names"] = [b"Conv1/kernel:0"]
+        h5["Conv1"]["Conv1/kernel:0"] = np.zeros((3, 3, 3, 16), np.float32)
+        h5.attrs["model_config"] = "{not json"
+    for path, message in [
+        (no_paths, "malformed weightsManifest"),
+        (odd_dtype, "malformed weightsManifest"),
+        (keras, "model_config is not a Keras model description"),
+    ]:
+        with pytest.raises(PoseshiftError, match=message) as err:
+            import_weights(path, "mobilenetv2_035", tmp_path / "w")
+        assert str(path) in str(err.value)
     assert not (tmp_path / "w").exists()
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from conftest import make_project
 from poseshift.errors import PoseshiftError
+from poseshift.spec import preset_path
 from poseshift.study.plan import expand, load_plan
 from poseshift.study.runner import run_study
 from poseshift.train.schedule import learning_rate
@@ -86,6 +87,39 @@ def test_plan_errors_name_the_key(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(PoseshiftError, match=r"grid.overrides: unknown key 'iters'"):
         load_plan(path)
+    data["grid"]["overrides"] = {}
+    # typos fail when the plan loads, not after every run has trained
+    for block, key, typo in [("split", "scheme", "randon"), ("evaluate", "snapshots", "lastt")]:
+        path.write_text(yaml.safe_dump({**data, block: {**data[block], key: typo}}))
+        with pytest.raises(PoseshiftError, match=rf"{block}\.{key}: must be one of .*{typo}"):
+            load_plan(path)
+
+
+def test_two_different_runs_never_share_a_run_id(tmp_path: Path) -> None:
+    """Init files or a preset file named like another (or like a shipped preset) get ids of
+    their own; the same run asked for twice is listed once."""
+    path = write_plan(tmp_path, ["scratch"])
+    plan = yaml.safe_load(path.read_text())
+    inits = [str(tmp_path / lab / "backbone.pth") for lab in ("lab_a", "lab_b")]
+    preset = tmp_path / "mine" / "fast.yaml"
+    preset.parent.mkdir()
+    shipped = yaml.safe_load(preset_path("fast").read_text())
+    preset.write_text(yaml.safe_dump({**shipped, "seed": 7}))
+    plan["grid"]["inits"] = inits
+    plan["extra"] = [
+        {**plan["grid"], "inits": ["scratch"], "preset": str(preset)},
+        {**plan["grid"], "inits": ["scratch"]},
+        {**plan["grid"], "inits": ["scratch"]},  # the same run again
+    ]
+    path.write_text(yaml.safe_dump(plan))
+    runs = expand(load_plan(path))
+    assert len({r.run_id for r in runs}) == len(runs) == 4
+    assert {(r.spec.init, r.spec.preset) for r in runs} == {
+        (inits[0], "fast"),
+        (inits[1], "fast"),
+        ("scratch", str(preset)),
+        ("scratch", "fast"),
+    }
 
 
 def run_ids(plan) -> dict[str, str]:
@@ -215,3 +249,23 @@ def test_the_adapted_arm_sits_next_to_the_plain_ood_numbers(tmp_path: Path) -> N
     arm.unlink()  # a done run without the arm (e.g. the plan asked for it later) gets it
     assert run_study(load_plan(path), out, show_progress=False).skipped
     assert arm.is_file()
+
+
+def test_a_plans_devices_reach_its_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``devices`` in a plan's overrides is what each run trains on (the local backend without
+    GPUs keeps it)."""
+    import poseshift.train.trainer as trainer
+
+    seen = []
+
+    def record(spec, run_dir, **_):
+        seen.append(spec.execution.devices)
+        raise PoseshiftError("stopped before training")
+
+    monkeypatch.setattr(trainer, "train", record)
+    path = write_plan(tmp_path, ["scratch"])
+    plan = yaml.safe_load(path.read_text())
+    plan["grid"]["overrides"]["devices"] = 2
+    path.write_text(yaml.safe_dump(plan))
+    result = run_study(load_plan(path), tmp_path / "study", show_progress=False)
+    assert seen == [2] and len(result.failed) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -18,6 +19,8 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise typer.BadParameter(f"sizes are written WxH, e.g. 288x162; got {text!r}") from None
+    if width < 1 or height < 1:
+        raise typer.BadParameter(f"a size needs a width and height of at least 1; got {text!r}")
     return width, height
 
 
@@ -33,11 +36,14 @@ def train(
     iters: int | None = typer.Option(None, help="Override the preset's iterations."),
     batch_size: int | None = typer.Option(None, help="Override the preset's batch size."),
     crop: str | None = typer.Option(None, help="Training crop WxH (default: whole image)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
-    devices: int = typer.Option(
-        1,
+    device: str | None = typer.Option(
+        None, help="auto, cpu, cuda, cuda:1 ... (default: the preset's, else auto)"
+    ),
+    devices: int | None = typer.Option(
+        None,
         help="Data-parallel processes (DDP), one per GPU (on a CPU: gloo processes); the "
-        "global batch and LR stay the preset's. Leave it out under torchrun.",
+        "global batch and LR stay the preset's (default: the preset's, else 1). Leave it out "
+        "under torchrun.",
     ),
     workers: int | None = typer.Option(None, help="Data-loading worker processes."),
     seed: int | None = typer.Option(None, help="Override the preset's seed."),
@@ -52,11 +58,12 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "device": device,
-        "devices": world_size(devices),
+        "devices": devices,
         "num_workers": workers,
         "augment": {"crop": parse_size(crop)} if crop else None,
     }
     config, execution = resolve_settings(preset, overrides, where="train options")
+    execution = dataclasses.replace(execution, devices=world_size(execution.devices))
     spec = RunSpec(
         project=str(project.resolve()),
         backbone=backbone,

@@ -82,3 +82,11 @@ class WeightsOrigin:
 
 PYTORCH = WeightsOrigin()
 TENSORFLOW = WeightsOrigin(padding="same", bn_eps=1e-3, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+def config_origin(config: dict[str, Any], where: str) -> WeightsOrigin:
+    """The origin a checkpoint config records (older checkpoints: PyTorch conventions)."""
+    if "origin" in config:
+        return WeightsOrigin.from_dict(config["origin"], where)
+    eps = 1e-3 if config["backbone"] in ("efficientnet_b5", "efficientnet_b6") else 1e-5
+    return WeightsOrigin(bn_eps=eps, mean=tuple(config["mean"]), std=tuple(config["std"]))

@@ -24,7 +24,7 @@ from poseshift.models.backbones import create_backbone, get_backbone
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE, DeconvHead
 from poseshift.models.image_norm import normalize_per_image
-from poseshift.models.origin import WeightsOrigin
+from poseshift.models.origin import WeightsOrigin, config_origin
 
 CHECKPOINT_FORMAT = "poseshift-posenet-1"
 
@@ -140,14 +140,6 @@ def build_posenet(
     model = PoseNet(backbone, num_keypoints, read.origin, features)
     load_backbone_weights(model.backbone, read, model.backbone_name)
     return model
-
-
-def config_origin(config: dict[str, Any], where: str) -> WeightsOrigin:
-    """The origin a checkpoint config records (older checkpoints: PyTorch conventions)."""
-    if "origin" in config:
-        return WeightsOrigin.from_dict(config["origin"], where)
-    eps = 1e-3 if config["backbone"] in ("efficientnet_b5", "efficientnet_b6") else 1e-5
-    return WeightsOrigin(bn_eps=eps, mean=tuple(config["mean"]), std=tuple(config["std"]))
 
 
 def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:

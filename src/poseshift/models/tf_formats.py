@@ -77,6 +77,16 @@ def read_tfjs(model_json: Path) -> tuple[dict[str, np.ndarray], float]:
         raise PoseshiftError(
             f"{model_json} is not a TF.js Layers model.json ({type(exc).__name__})"
         ) from None
+    try:
+        return _manifest_arrays(manifest, model_json), keras_bn_eps(model.get("modelTopology"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PoseshiftError(
+            f"{model_json}: malformed weightsManifest or modelTopology ({type(exc).__name__}: "
+            f"{exc}); re-export it with tensorflowjs_converter"
+        ) from None
+
+
+def _manifest_arrays(manifest: list, model_json: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for group in manifest:
         blob = b"".join(_shard(model_json.parent / p, model_json) for p in group["paths"])
@@ -88,7 +98,7 @@ def read_tfjs(model_json: Path) -> tuple[dict[str, np.ndarray], float]:
             raise PoseshiftError(
                 f"{model_json}: its weight files hold {len(blob)} bytes, the manifest {offset}"
             )
-    return arrays, keras_bn_eps(model.get("modelTopology"))
+    return arrays
 
 
 def _shard(path: Path, model_json: Path) -> bytes:
@@ -133,8 +143,12 @@ def read_keras_h5(path: Path) -> tuple[dict[str, np.ndarray], float]:
         raise PoseshiftError(f"{path} is not a readable Keras HDF5 file ({exc})") from None
     if not arrays:
         raise PoseshiftError(f"{path} holds no Keras layer weights (layer_names is empty)")
-    topology = json.loads(config) if config is not None else None
-    return arrays, keras_bn_eps(topology)
+    try:
+        return arrays, keras_bn_eps(json.loads(config) if config is not None else None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PoseshiftError(
+            f"{path}: its model_config is not a Keras model description ({type(exc).__name__})"
+        ) from None
 
 
 def _attr_names(group, key: str) -> list[str]:

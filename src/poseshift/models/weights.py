@@ -36,7 +36,7 @@ from poseshift.fsutil import write_atomic
 from poseshift.models import published
 from poseshift.models.backbones import Backbone, create_backbone, get_backbone
 from poseshift.models.layouts import block_order, convert_state_dict, layout_origin
-from poseshift.models.origin import TENSORFLOW, WeightsOrigin
+from poseshift.models.origin import TENSORFLOW, WeightsOrigin, config_origin
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Classifier-side tensors (timm names) that a stride-16 feature extractor does not use (the
@@ -73,26 +73,26 @@ def weights_dir() -> Path:
     return Path(folder).expanduser()
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a .safetensors or PyTorch file, unwrapped from training checkpoints.
-
-    PyTorch files load with ``weights_only=True``: a checkpoint file never runs code.
-    """
-    path = Path(path)
+def _load_file(path: Path) -> Any:
+    """What a .safetensors or PyTorch file holds; PyTorch files load with
+    ``weights_only=True``: a checkpoint file never runs code."""
     if not path.is_file():
         raise PoseshiftError(f"weights file {path} does not exist")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            obj: Any = load_file(path, device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(path, device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise PoseshiftError(
             f"cannot read weights file {path}: {type(exc).__name__} {first}"
         ) from exc
+
+
+def _tensors(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in a loaded file, unwrapped from training checkpoints."""
     while isinstance(obj, dict) and isinstance(obj.get("state_dict", obj.get("model")), dict):
         obj = obj["state_dict"] if "state_dict" in obj else obj["model"]
     if not isinstance(obj, dict):
@@ -101,6 +101,11 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not tensors:
         raise PoseshiftError(f"{path} holds no tensors")
     return tensors
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a .safetensors or PyTorch file, unwrapped from training checkpoints."""
+    return _tensors(_load_file(Path(path)), Path(path))
 
 
 def _few(keys: list[str]) -> str:
@@ -165,9 +170,8 @@ def read_weights(
     if suffix == ".tflite":
         _tf_mobilenet_only(path, backbone, "TFLite")
         return _tflite(path, backbone, calibration or path.parent)
-    state, origin = read_state_dict(path), None
-    if suffix == ".safetensors":
-        origin = _stored_origin(path)
+    loaded = _load_file(path)
+    state, origin = _tensors(loaded, path), _stored_origin(path, loaded)
     target = list(classifier_model(backbone, origin or get_backbone(backbone).origin).state_dict())
     tensors, layout = convert_state_dict(state, target)
     origin = origin or _published_top1(path, backbone, layout_origin(layout, tensors))
@@ -206,12 +210,19 @@ def _normalizer(origin: WeightsOrigin):
     return lambda images: (images.float() / 255.0 - mean) / std
 
 
-def _stored_origin(path: Path) -> WeightsOrigin | None:
-    from safetensors import safe_open
+def _stored_origin(path: Path, loaded: Any) -> WeightsOrigin | None:
+    """The conventions a file records: safetensors metadata, or a poseshift snapshot's or
+    checkpoint's network config (its padding, epsilon and input normalization)."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as handle:
-        meta = handle.metadata() or {}
-    return WeightsOrigin.from_json(meta[ORIGIN_KEY], str(path)) if ORIGIN_KEY in meta else None
+        with safe_open(str(path), "pt") as handle:
+            meta = handle.metadata() or {}
+        return WeightsOrigin.from_json(meta[ORIGIN_KEY], str(path)) if ORIGIN_KEY in meta else None
+    config = loaded.get("config") if isinstance(loaded, dict) else None
+    if isinstance(config, dict) and "backbone" in config:
+        return config_origin(config, str(path))
+    return None
 
 
 def match_state_dict(

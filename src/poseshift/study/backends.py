@@ -36,9 +36,12 @@ def run_one(
     evaluation: EvalSpec,
     *,
     on_iteration: Callable[[int, dict], None] | None = None,
-    devices: int = 1,
+    devices: int | None = None,
 ) -> dict:
-    """Train + evaluate one run; any error is caught and recorded so the study goes on."""
+    """Train + evaluate one run; any error is caught and recorded so the study goes on.
+
+    ``devices``: the processes the backend gives each run (None: the plan's own setting).
+    """
     from poseshift.evaluate.evaluate import evaluate_run
     from poseshift.train.trainer import train
 
@@ -46,8 +49,10 @@ def run_one(
     run.path.mkdir(parents=True, exist_ok=True)
     run.set_status("running")
     try:
-        execution = dataclasses.replace(planned.spec.execution, devices=devices)
-        spec = dataclasses.replace(planned.spec, execution=execution)  # devices > 1: DDP
+        spec = planned.spec
+        if devices is not None:  # devices > 1: DDP
+            execution = dataclasses.replace(spec.execution, devices=devices)
+            spec = dataclasses.replace(spec, execution=execution)
         result = train(spec, run.path, on_iteration=on_iteration, show_progress=False)
         if not result.finished:
             run.set_status("interrupted")
@@ -78,9 +83,10 @@ def run_one(
 
 @dataclass
 class LocalBackend:
-    """The runs one after another in this process (each on ``devices`` processes)."""
+    """The runs one after another in this process (each on ``devices`` processes, or on
+    what its plan says when None)."""
 
-    devices: int = 1
+    devices: int | None = None
 
     def run(
         self,

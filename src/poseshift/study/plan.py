@@ -5,8 +5,8 @@ backbones x inits x shuffles x fractions with a preset and overrides (recipe and
 keys, checked by ``poseshift.spec.resolve_settings`` like CLI options); ``extra`` grids add
 runs such as the paper's 600k-iteration ResNet-50 runs. ``expand`` turns a plan into the
 list of runs. A run id is readable (backbone, init, shuffle, fraction, preset) plus a short
-hash of the recipe keys its overrides changed, so two grids differing in any override never
-share a run directory.
+hash of the recipe keys its overrides changed and of the paths of an init or preset file
+(named by their stem), so two different runs never share a run directory.
 """
 
 from __future__ import annotations
@@ -17,11 +17,19 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from poseshift.config import from_dict, load_yaml
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import BACKBONES
-from poseshift.spec import Execution, RunSpec, TrainConfig, recipe_changes, resolve_settings
+from poseshift.spec import (
+    Execution,
+    RunSpec,
+    TrainConfig,
+    recipe_changes,
+    recipe_dict,
+    resolve_settings,
+)
 
 
 @dataclass
@@ -38,7 +46,7 @@ class SynthSpec:
 @dataclass
 class SplitSpec:
     name: str = "horse10-g10-s0"
-    scheme: str = "horse10"  # horse10 | random
+    scheme: Literal["horse10", "random"] = "horse10"
     train_groups: int = 10
     shuffles: int = 3
     fractions: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.5, 0.9])
@@ -58,7 +66,7 @@ class Grid:
 
 @dataclass
 class EvalSpec:
-    snapshots: str = "all"  # all | last
+    snapshots: Literal["all", "last"] | int = "all"
     plot: int = 2
     scale_pair: list[str] | None = None
     scale_file: str | None = None
@@ -131,12 +139,17 @@ def run_id(
     backbone: str, init: str, shuffle: int, fraction: float, preset: str, changes: dict
 ) -> str:
     """``<backbone>-<init>-s<shuffle>-f<fraction>-<preset>``, plus ``-<hash>`` of the recipe
-    keys the overrides changed (none: no suffix)."""
-    init_name = init if init in ("imagenet", "scratch") else Path(init).stem
+    keys the overrides changed and of an init or preset file's path (none: no suffix)."""
+    identity = dict(changes)
+    init_name = init
+    if init not in ("imagenet", "scratch"):
+        init_name, identity["init_file"] = Path(init).stem, init
+    if Path(preset).suffix:  # a YAML file, not a shipped preset's name
+        identity["preset_file"] = preset
     name = f"{backbone}-{init_name}-s{shuffle}-f{fraction:g}-{Path(preset).stem}"
-    if not changes:
+    if not identity:
         return name
-    text = json.dumps(changes, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 
@@ -163,7 +176,12 @@ def expand(plan: Plan) -> list[PlannedRun]:
                             train=train,
                             execution=execution,
                         )
-                        runs.setdefault(key, PlannedRun(key, spec))  # same recipe: one run
+                        if key in runs and recipe_dict(runs[key].spec) != recipe_dict(spec):
+                            raise PoseshiftError(
+                                f"plan {plan.name}: two different runs would share the id "
+                                f"{key} ({where}); give one of them another preset or init file"
+                            )
+                        runs.setdefault(key, PlannedRun(key, spec))  # same run: listed once
     return list(runs.values())
 
 

@@ -19,7 +19,7 @@ from poseshift.study.plan import EvalSpec, PlannedRun
 from poseshift.study.progress import StudyProgress
 
 
-def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec, devices: int) -> dict:
+def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec, devices: int | None) -> dict:
     return run_one(planned, run_dir, evaluation, devices=devices)
 
 
@@ -71,7 +71,7 @@ def _run_with_ray(
         while queue or pending:
             while queue and len(pending) < limit:
                 planned = queue.pop(0)
-                run_dir, devices = str(out_dir / "runs" / planned.run_id), max(1, int(gpus_per_run))
+                run_dir, devices = str(out_dir / "runs" / planned.run_id), int(gpus_per_run) or None
                 ref = remote.remote(planned, run_dir, evaluation, devices)
                 pending[ref] = planned.run_id
                 progress.started(planned.run_id)

@@ -116,7 +116,8 @@ def make_backend(
 ) -> Backend:
     """``local`` or ``ray``; a typo fails before any work."""
     if name == "local":
-        return LocalBackend(devices=max(1, int(gpus_per_run)))
+        # one process per GPU asked for; without GPUs each run keeps its plan's devices
+        return LocalBackend(devices=int(gpus_per_run) or None)
     if name == "ray":
         return RayBackend(address, cpus_per_run, gpus_per_run, max_parallel)
     raise PoseshiftError(f"--backend must be 'local' or 'ray', got {name!r}")
