@@ -269,3 +269,22 @@ def test_a_plans_devices_reach_its_runs(tmp_path: Path, monkeypatch: pytest.Monk
     path.write_text(yaml.safe_dump(plan))
     result = run_study(load_plan(path), tmp_path / "study", show_progress=False)
     assert seen == [2] and len(result.failed) == 1
+
+
+def test_done_runs_follow_a_changed_evaluate_block(tmp_path: Path) -> None:
+    """results.csv is this plan's evaluation, not what an earlier plan left behind."""
+    path = write_plan(tmp_path, ["scratch"])
+    out = tmp_path / "study"
+
+    def results(**evaluate) -> pd.DataFrame:
+        data = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**data, "evaluate": {**data["evaluate"], **evaluate}}))
+        run_study(load_plan(path), out, show_progress=False)
+        return pd.read_csv(out / "results.csv").query("partition == 'within'")
+
+    last = results(snapshots="last")
+    assert last["iteration"].tolist() == [4]
+    every = results(snapshots="all", scale_pair=["Nose", "Tail"])
+    assert every["iteration"].tolist() == [2, 4]
+    assert every["normalized_error"].iloc[1] != pytest.approx(last["normalized_error"].iloc[0])
+    assert results(snapshots="last")["iteration"].tolist() == [4]

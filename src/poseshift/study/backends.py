@@ -30,6 +30,18 @@ class Backend(Protocol):
     ) -> None: ...
 
 
+def evaluate_planned(run_dir: str | Path, evaluation: EvalSpec) -> None:
+    """The plan's evaluation of a trained run (each result is reused when its inputs and
+    options are the same, so a finished run is cheap to bring up to a changed plan)."""
+    from poseshift.evaluate.adapted import evaluate_adapted
+    from poseshift.evaluate.evaluate import evaluate_run
+
+    scale = {"scale_pair": evaluation.scale_pair, "scale_file": evaluation.scale_file}
+    evaluate_run(run_dir, snapshots=evaluation.snapshots, plot=evaluation.plot, **scale)
+    if evaluation.adapted:
+        evaluate_adapted(run_dir, **scale)
+
+
 def run_one(
     planned: PlannedRun,
     run_dir: str | Path,
@@ -42,7 +54,6 @@ def run_one(
 
     ``devices``: the processes the backend gives each run (None: the plan's own setting).
     """
-    from poseshift.evaluate.evaluate import evaluate_run
     from poseshift.train.trainer import train
 
     run = RunDir(run_dir)
@@ -57,19 +68,7 @@ def run_one(
         if not result.finished:
             run.set_status("interrupted")
             raise KeyboardInterrupt
-        evaluate_run(
-            run.path,
-            snapshots=evaluation.snapshots,
-            plot=evaluation.plot,
-            scale_pair=evaluation.scale_pair,
-            scale_file=evaluation.scale_file,
-        )
-        if evaluation.adapted:
-            from poseshift.evaluate.adapted import evaluate_adapted
-
-            evaluate_adapted(
-                run.path, scale_pair=evaluation.scale_pair, scale_file=evaluation.scale_file
-            )
+        evaluate_planned(run.path, evaluation)
         status = {"status": "done"}
     except KeyboardInterrupt:
         raise

@@ -3,8 +3,9 @@
 Layout of a study directory: ``plan.yaml`` (the resolved plan), ``runs/<run_id>/`` (one run
 directory each, plus ``status.json``), and the tables the analysis reads: ``results.csv``
 (one row per run x partition x snapshot), ``results_bodyparts.csv`` and ``status.csv``.
-Finished runs are skipped (a plan that changed a finished run's settings is refused),
-interrupted ones resume, failed ones are recorded and skipped until ``retry_failed``.
+Finished runs are not trained again (a plan that changed a finished run's settings is
+refused) but are brought up to the plan's ``evaluate:`` block; interrupted ones resume,
+failed ones are recorded and skipped until ``retry_failed``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from poseshift.fsutil import check_output_dir, write_atomic, write_text_atomic
 from poseshift.models.backbones import BACKBONES
 from poseshift.run import RunDir
 from poseshift.spec import init_label
-from poseshift.study.backends import Backend, LocalBackend
-from poseshift.study.plan import Plan, PlannedRun, expand
+from poseshift.study.backends import Backend, LocalBackend, evaluate_planned
+from poseshift.study.plan import EvalSpec, Plan, PlannedRun, expand
 from poseshift.study.progress import StudyProgress
 from poseshift.study.ray_backend import RayBackend
 
@@ -53,7 +54,13 @@ class StudyResult:
 def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
     """Make the data and split the plan needs (once) and record the plan; list its runs."""
     from poseshift.data.project import load_project
-    from poseshift.data.splits import group_split, official_split, random_split, save_split
+    from poseshift.data.splits import (
+        group_split,
+        official_files,
+        official_split,
+        random_split,
+        save_split,
+    )
 
     project = Path(plan.project)
     if plan.synth is not None and not (project / "config.yaml").exists():
@@ -71,7 +78,7 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
     dataset = load_project(project)
     sp = plan.split
     if sp.from_files:
-        files = sorted(Path(sp.from_files).glob("TrainTestInfo_shuffle*.csv"))[: sp.shuffles]
+        files = official_files(sp.from_files, sp.shuffles)
         if not files:
             raise PoseshiftError(
                 f"split.from_files: no TrainTestInfo_shuffle*.csv in {sp.from_files}"
@@ -155,9 +162,8 @@ def run_study(
     progress = StudyProgress(runs, out_dir, statuses, enabled=show_progress)
     with progress:
         executor.run(todo, out_dir, plan.evaluate, progress)
-    if plan.evaluate.adapted:
-        add_adapted_arm(plan, out_dir, runs)
-    results = collect_results(out_dir, runs)
+    refresh_done_runs(plan, out_dir, skipped)
+    results = collect_results(out_dir, runs, plan.evaluate)
     final = {r.run_id: read_status(out_dir / "runs" / r.run_id)["status"] for r in runs}
     return StudyResult(
         out_dir,
@@ -168,16 +174,13 @@ def run_study(
     )
 
 
-def add_adapted_arm(plan: Plan, out_dir: Path, runs: list[PlannedRun]) -> None:
-    """The adapted arm of done runs that lack it (runs done before the plan asked for it)."""
-    from poseshift.evaluate.adapted import evaluate_adapted
-
-    for planned in runs:
-        run = RunDir(out_dir / "runs" / planned.run_id)
-        if run.status()["status"] == "done" and not run.adapted_metrics_files():
-            evaluate_adapted(
-                run.path, scale_pair=plan.evaluate.scale_pair, scale_file=plan.evaluate.scale_file
-            )
+def refresh_done_runs(plan: Plan, out_dir: Path, run_ids: list[str]) -> None:
+    """Bring runs that were already done up to this plan's ``evaluate:`` block (another
+    snapshot choice, scale pair or the adapted arm); unchanged results are reused."""
+    for run_id in run_ids:
+        run_dir = out_dir / "runs" / run_id
+        if read_status(run_dir)["status"] == "done":
+            evaluate_planned(run_dir, plan.evaluate)
 
 
 def run_top1(run_dir: Path, backbone: str) -> float:
@@ -187,7 +190,7 @@ def run_top1(run_dir: Path, backbone: str) -> float:
 
 
 def _rows(
-    planned: PlannedRun, run_dir: Path, top1: dict[str, float]
+    planned: PlannedRun, run_dir: Path, top1: dict[str, float], evaluation: EvalSpec
 ) -> tuple[list[dict], list[dict]]:
     spec = planned.spec
     key = {
@@ -202,8 +205,13 @@ def _rows(
     }
     rows, parts = [], []
     run = RunDir(run_dir)
-    for path in [*run.eval_metrics_files(), *run.adapted_metrics_files()]:
+    # what this plan evaluates, not what an earlier plan left in the run directory
+    chosen = set(run.choose_snapshots(evaluation.snapshots))
+    adapted = run.adapted_metrics_files() if evaluation.adapted else []
+    for path in [*run.eval_metrics_files(), *adapted]:
         metrics = json.loads(path.read_text())
+        if metrics["snapshot"] not in chosen:
+            continue
         for partition, values in metrics["partitions"].items():
             base = {**key, "iteration": metrics["snapshot"], "partition": partition}
             rows.append(
@@ -220,7 +228,7 @@ def _rows(
     return rows, parts
 
 
-def collect_results(out_dir: Path, runs: list[PlannedRun]) -> pd.DataFrame:
+def collect_results(out_dir: Path, runs: list[PlannedRun], evaluation: EvalSpec) -> pd.DataFrame:
     """Rebuild the study tables from the run directories (the single source of truth).
 
     ``imagenet_top1`` is that of the weights the backbone's pretrained runs started from.
@@ -239,7 +247,7 @@ def collect_results(out_dir: Path, runs: list[PlannedRun]) -> pd.DataFrame:
             {"run_id": planned.run_id, "status": state["status"], "error": state.get("error", "")}
         )
         if state["status"] == "done":
-            run_rows, run_parts = _rows(planned, run_dir, top1)
+            run_rows, run_parts = _rows(planned, run_dir, top1, evaluation)
             rows += run_rows
             parts += run_parts
     results = pd.DataFrame(rows, columns=[*KEY_COLUMNS, *METRIC_COLUMNS, "run_dir"])
