@@ -13,7 +13,7 @@ import yaml
 from conftest import TINY, spec_for
 from poseshift.data.project import load_project, write_project
 from poseshift.errors import PoseshiftError
-from poseshift.models.posenet import load_posenet, read_snapshot
+from poseshift.models.posenet import build_posenet, load_posenet, read_snapshot, save_posenet
 from poseshift.run import RunDir
 from poseshift.spec import resolve_settings
 from poseshift.train.schedule import learning_rate
@@ -108,6 +108,22 @@ def test_a_run_is_neither_resumed_nor_reused_on_other_data(
     _set_training_fraction(tiny_project, 0.5)
     with pytest.raises(PoseshiftError, match="train_labels_sha256"):
         train(spec_for(tiny_project), finished, show_progress=False)
+
+
+def test_a_finished_run_is_not_reused_after_its_init_file_changed(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    init = tmp_path / "backbone.pt"
+    torch.manual_seed(1)
+    save_posenet(build_posenet("mobilenetv2_035", 3), init)
+    run = tmp_path / "run"
+    spec = spec_for(tiny_project, init=str(init))
+    train(spec, run, show_progress=False)
+    assert train(spec, run, show_progress=False).skipped
+    torch.manual_seed(2)
+    save_posenet(build_posenet("mobilenetv2_035", 3), init)  # other weights, same path
+    with pytest.raises(PoseshiftError, match="init_sha256"):
+        train(spec, run, show_progress=False)
 
 
 class _TouchesAFile:

@@ -29,12 +29,13 @@ from poseshift.data.loader import TrainingStream, training_loader
 from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.splits import Split, default_split, load_split
 from poseshift.device import autocast_dtype, device_name, dtype_name, pick_device
+from poseshift.download import sha256_of
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
-from poseshift.spec import RunSpec, TrainConfig, batchnorm_mode, validate_spec
+from poseshift.spec import INITS, RunSpec, TrainConfig, batchnorm_mode, validate_spec
 from poseshift.train import distributed
 from poseshift.train.curves import TrainingLog
 from poseshift.train.distributed import Ranks
@@ -58,12 +59,20 @@ def resolve_membership(spec: RunSpec, dataset: PoseDataset) -> tuple[Split, dict
     return split, shuffle.partitions(fraction)
 
 
-def training_inputs(dataset: PoseDataset, membership: dict[str, list[str]]) -> dict:
+def training_inputs(spec: RunSpec, dataset: PoseDataset, membership: dict[str, list[str]]) -> dict:
     """What a run's weights come from besides its recipe: each partition's images, the
-    bodyparts and a digest of the training labels (split.json; a resume or skip checks it)."""
+    bodyparts, a digest of the training labels and of an init weights file (split.json; a
+    resume or skip checks them)."""
     train_labels = dataset.keypoints[dataset.indices_of(membership["train"])]
     digest = hashlib.sha256(np.ascontiguousarray(train_labels).tobytes()).hexdigest()
-    return {"bodyparts": dataset.bodyparts, **membership, "train_labels_sha256": digest}
+    inputs = {"bodyparts": dataset.bodyparts, **membership, "train_labels_sha256": digest}
+    if spec.init not in INITS:
+        init = Path(spec.init)
+        # a file, or a TF.js folder (validate_spec has checked that it is there)
+        files = sorted(f for f in init.iterdir() if f.is_file()) if init.is_dir() else [init]
+        combined = "".join(f"{f.name}:{sha256_of(f)};" for f in files)
+        inputs["init_sha256"] = hashlib.sha256(combined.encode()).hexdigest()
+    return inputs
 
 
 def prepare_run_dir(run: RunDir, spec: RunSpec, inputs: dict, split: Split) -> None:
@@ -219,7 +228,7 @@ def _train(
     config, execution = spec.train, spec.execution
     dataset = load_project(spec.project)
     split, membership = resolve_membership(spec, dataset)
-    inputs = training_inputs(dataset, membership)
+    inputs = training_inputs(spec, dataset, membership)
     checkpoint = run.checkpoint
 
     def finished() -> bool:
