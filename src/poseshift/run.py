@@ -132,7 +132,13 @@ class RunDir:
             raise PoseshiftError(
                 f"{self.path} has no split.json; it is not a complete training run"
             )
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
+            raise PoseshiftError(
+                f"{path} cannot be read ({type(exc).__name__}); train the run again into a new "
+                "--out"
+            ) from None
 
     def bodyparts(self) -> list[str]:
         """Bodypart names in network-channel order, as stored at training time."""

@@ -41,6 +41,9 @@ def test_run_dir_contents_and_skip(tiny_project: Path, tmp_path: Path) -> None:
     before = (run / "log.jsonl").read_text()
     again = train(spec_for(tiny_project), run, show_progress=False)
     assert again.skipped and (run / "log.jsonl").read_text() == before
+    (run / "split.json").write_text('{"train": ["labeled-data/')  # a truncated file
+    with pytest.raises(PoseshiftError, match=r"split\.json cannot be read \(JSONDecodeError\)"):
+        train(spec_for(tiny_project), run, show_progress=False)
 
 
 def test_resume_continues_exactly(tiny_project: Path, tmp_path: Path) -> None:
