@@ -23,6 +23,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     The temporary file is removed if the body raises, so a failed write leaves nothing.
     """
     target = Path(target)
+    # A file where a folder belongs would surface as FileExistsError / IsADirectoryError.
+    blocking = _nearest_existing(target.parent)
+    if not blocking.is_dir():
+        raise PoseshiftError(f"cannot write {target}: {blocking} is a file, not a folder")
+    if target.is_dir():
+        raise PoseshiftError(f"cannot write {target}: it is a folder; give a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
@@ -130,6 +136,14 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def _nearest_existing(path: str | os.PathLike[str]) -> Path:
+    """``path`` or its nearest ancestor that exists (what a mkdir of ``path`` builds on)."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
 def check_output_dir(path: str | os.PathLike[str], option: str) -> Path:
     """Refuse, before any work, an output folder that cannot be one or cannot be written.
 
@@ -138,9 +152,7 @@ def check_output_dir(path: str | os.PathLike[str], option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise PoseshiftError(f"{option} {path} is a file, not a folder; give a folder")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
+    existing = _nearest_existing(path)
     if not existing.is_dir():
         raise PoseshiftError(f"{option} {path}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

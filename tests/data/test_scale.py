@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_splits import fake_dataset
 
@@ -37,3 +38,25 @@ def test_official_scale_file() -> None:
     dataset = fake_dataset({"x": 1})
     dataset.images = ["labeled-data/BrownHorseintoshadow/0144.png"]
     assert image_scales(dataset, official=HORSE10 / "Horsescale.h5")[0] == table.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("scales", "index", "match"),
+    [
+        ([10.0, 11.0, 20.0], [0, 0, 1], r"image 'labeled-data/x/0000.png' has more than one row"),
+        ([10.0, 0.0, 20.0], [0, 1, 2], r"image 'labeled-data/x/0001.png' has scale 0.0"),
+        ([10.0, 11.0, -5.0], [0, 1, 2], r"image 'labeled-data/x/0002.png' has scale -5.0"),
+        ([np.nan, 11.0, 20.0], [0, 1, 2], r"image 'labeled-data/x/0000.png' has scale nan"),
+    ],
+)
+def test_official_scale_file_with_a_repeated_or_unusable_row_is_refused(
+    tmp_path, scales: list[float], index: list[int], match: str
+) -> None:
+    """A repeated image would shift every later image's scale; errors are divided by it."""
+    dataset = fake_dataset({"x": 3})
+    path = tmp_path / "scale.h5"
+    table = pd.DataFrame({"scale": scales}, index=[dataset.images[i] for i in index])
+    table.to_hdf(path, key="df_with_missing", mode="w")
+    with pytest.raises(PoseshiftError, match=match) as excinfo:
+        image_scales(dataset, official=path)
+    assert str(path) in str(excinfo.value)

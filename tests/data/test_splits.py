@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from conftest import HORSE10, make_project
 from poseshift.data.project import PoseDataset
 from poseshift.data.splits import (
+    OFFICIAL_COLUMNS,
     group_split,
     list_splits,
     load_split,
+    official_files,
     official_split,
     random_split,
     save_split,
@@ -178,3 +180,81 @@ def test_make_project_split_end_to_end(tmp_path: Path) -> None:
 
     split = group_split(load_project(tmp_path / "p"), 3, shuffles=3, fractions=[0.5])
     assert all(len(s.ood) == 8 for s in split.shuffles)
+
+
+def official_file(path: Path, train: list[str], within: list[str], ood: list[str]) -> Path:
+    """A TrainTestInfo_shuffleK.csv as the Horse-10 repository has them (NaN padding)."""
+    columns = dict(zip(OFFICIAL_COLUMNS, (train, within, ood), strict=True))
+    n = max(map(len, columns.values()))
+    pd.DataFrame({k: v + [None] * (n - len(v)) for k, v in columns.items()}).to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ood_extra", "match"),
+    [
+        ("train", r"'labeled-data/a/0000.png' is listed in trainIndices and in testIndices_acr"),
+        ("ood", r"'labeled-data/c/0000.png' is listed twice in testIndices_acrossDomain"),
+    ],
+)
+def test_official_file_listing_an_image_twice_is_refused(
+    tmp_path: Path, ood_extra: str, match: str
+) -> None:
+    dataset = fake_dataset({"a": 4, "b": 4, "c": 2})
+    v = {g: [n for n in dataset.images if f"/{g}/" in n] for g in "abc"}
+    extra = v["a"][0] if ood_extra == "train" else v["c"][0]
+    path = official_file(
+        tmp_path / "TrainTestInfo_shuffle1.csv",
+        v["a"][:2] + v["b"][:2],
+        v["a"][2:] + v["b"][2:],
+        [*v["c"], extra],
+    )
+    with pytest.raises(PoseshiftError, match=match) as excinfo:
+        official_split(dataset, [path], fractions=[0.5])
+    assert str(path) in str(excinfo.value)
+
+
+def test_official_shuffles_keep_the_numbers_of_their_files(tmp_path: Path) -> None:
+    """A folder holding shuffles 2, 3 and 10: numbered by file name, 10 after 3."""
+    make_project(tmp_path / "p", groups=3, frames=4)
+    from poseshift.data.project import load_project
+
+    dataset = load_project(tmp_path / "p")
+    v = [[n for n in dataset.images if f"/video{g}/" in n] for g in range(3)]
+    files = tmp_path / "files"
+    files.mkdir()
+    for number, trained in ((2, 1), (3, 2), (10, 0)):
+        ood = [n for g in range(3) if g != trained for n in v[g]]
+        name = f"TrainTestInfo_shuffle{number}.csv"
+        official_file(files / name, v[trained][:2], v[trained][2:], ood)
+    (files / "TrainTestInfo_shuffle1 (copy).csv").write_text("not an official file")
+    assert [p.name for p in official_files(files, 2)] == [
+        "TrainTestInfo_shuffle2.csv",
+        "TrainTestInfo_shuffle3.csv",
+    ]
+    from typer.testing import CliRunner
+
+    from poseshift.cli import app
+
+    args = ["split", "create", str(tmp_path / "p"), "--from-files", "--files-dir", str(files)]
+    result = CliRunner().invoke(app, [*args, "--fractions", "0.5", "--name", "off"])
+    assert result.exit_code == 0, result.output
+    split = load_split(tmp_path / "p", "off")
+    trained = {s.index: s.train_groups for s in split.shuffles}
+    assert trained == {2: ["video1"], 3: ["video2"], 10: ["video0"]}
+
+
+def test_unreadable_official_file_and_split_json_are_one_line_errors(tmp_path: Path) -> None:
+    path = tmp_path / "TrainTestInfo_shuffle1.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(PoseshiftError, match="cannot be read"):
+        official_split(fake_dataset({"a": 2}), [path])
+    project = tmp_path / "p"
+    (project / "splits").mkdir(parents=True)
+    (project / "splits/bad.json").write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(PoseshiftError, match=r"splits/bad.json is damaged"):
+        load_split(project, "bad")
+    split = random_split(fake_dataset({"a": 3}), name="bad")
+    with pytest.raises(PoseshiftError, match=r"splits/bad.json is damaged.*--force"):
+        save_split(project, split)
+    assert save_split(project, split, force=True) == project / "splits/bad.json"

@@ -54,7 +54,7 @@ def create(
         files_dir = files_dir or in_mirror("data", "horse10")
         if files_dir is None:
             raise typer.BadParameter("--from-files needs --files-dir (or $POSESHIFT_SHARED set)")
-        files = sorted(files_dir.glob("TrainTestInfo_shuffle*.csv"))[:shuffles]
+        files = splits.official_files(files_dir, shuffles)
         if not files:
             raise typer.BadParameter(f"no TrainTestInfo_shuffle*.csv in {files_dir}")
         split = splits.official_split(dataset, files, values, seed, name or "horse10-official")

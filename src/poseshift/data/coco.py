@@ -46,7 +46,7 @@ def to_coco(dataset: PoseDataset) -> dict:
             }
         )
         points = dataset.keypoints[i]
-        labeled = ~np.isnan(points[:, 0])
+        labeled = ~np.isnan(points).any(axis=1)  # x or y missing: unlabeled, never NaN in JSON
         if labeled.any():
             annotations.append(_annotation(len(annotations) + 1, i + 1, points, labeled))
     return {
@@ -100,14 +100,20 @@ def _destination(image: dict, path: Path, labeled: Path, group: str | None) -> t
 
 
 def _source_image(image: dict, name: str, coco_json: Path, images_dir: Path) -> Path:
-    """The image file, checked to be the size the keypoints were placed on."""
-    source = images_dir / image["file_name"]
+    """The image file, checked to be the size the keypoints were placed on.
+
+    Only the exact file_name path is used: falling back to its bare name would take another
+    folder's same-named frame (``img000.png`` of every video) when --images is one level off.
+    """
+    file_name = image["file_name"]
+    source = images_dir / file_name.replace("\\", "/")
     if not source.is_file():
-        source = images_dir / name
-    if not source.is_file():
+        hint = ""
+        if name != file_name and (images_dir / name).is_file():
+            hint = f" ({images_dir} holds a {name!r}: is --images one folder too deep?)"
         raise PoseshiftError(
-            f"COCO file {coco_json}: image {image['file_name']!r} not found in "
-            f"{images_dir}; pass the folder the file_name paths are relative to (--images)"
+            f"COCO file {coco_json}: image {file_name!r} not found in "
+            f"{images_dir}; pass the folder the file_name paths are relative to (--images)" + hint
         )
     size = image_size(source)
     recorded = (image.get("width", size[0]), image.get("height", size[1]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def read_labels(path: Path) -> pd.DataFrame:
             fix="re-export it from DeepLabCut or delete it to use the .csv",
         )
         _check_columns(frame, path)
+        # The levels are scorer/bodyparts/coords by position; a script may leave them unnamed.
+        frame.columns = frame.columns.set_names(COLUMN_LEVELS)
         frame = _numeric_h5(frame, path)
     else:
         frame = _read_labels_csv(path)
@@ -194,24 +197,61 @@ def labels_to_array(frame: pd.DataFrame, bodyparts: Sequence[str], path: Path) -
         )
     scorer = frame.columns.get_level_values(0)[0]
     values = [frame[(scorer, part, coord)].to_numpy() for part in bodyparts for coord in "xy"]
-    return np.stack(values, axis=1).reshape(len(frame), len(bodyparts), 2).astype(np.float32)
+    points = np.stack(values, axis=1).reshape(len(frame), len(bodyparts), 2).astype(np.float32)
+    _unlabel_half_labeled(points, frame.index, bodyparts, path)
+    return points
+
+
+def _unlabel_half_labeled(
+    points: np.ndarray, rows: pd.Index, bodyparts: Sequence[str], path: Path
+) -> None:
+    """x without y (or y without x) is a half-deleted label: unlabeled, as DeepLabCut does."""
+    missing = np.isnan(points)
+    half = missing[..., 0] != missing[..., 1]
+    if half.any():
+        row, part = np.argwhere(half)[0]
+        warnings.warn(
+            f"{path}: {int(half.sum())} keypoint(s) have only one of x and y, e.g. "
+            f"{bodyparts[part]} in row {rows[row]!r}; they are treated as unlabeled: {FIX}",
+            stacklevel=3,
+        )
+        points[half] = np.nan
 
 
 def find_label_files(project: Path, scorer: str) -> list[Path]:
-    """One CollectedData file per video folder, preferring .h5 (DeepLabCut's own choice)."""
+    """One CollectedData file per video folder, preferring .h5 (DeepLabCut's own choice).
+
+    A folder labeled under another scorer's name is skipped with a warning; a ``*_labeled``
+    folder without the scorer's file (DeepLabCut's check_labels output) silently.
+    """
     labeled = project / "labeled-data"
     files = []
+    others = []  # folders labeled under another scorer's name
     for folder in sorted(p for p in labeled.glob("*") if p.is_dir()):
-        if folder.name.endswith("_labeled"):  # DeepLabCut's check_labels output
-            continue
         h5 = folder / f"CollectedData_{scorer}.h5"
         csv_file = h5.with_suffix(".csv")
         if h5.is_file() or csv_file.is_file():
             files.append(h5 if h5.is_file() else csv_file)
+        elif not folder.name.endswith("_labeled"):  # DeepLabCut's check_labels output
+            found = [
+                *sorted(folder.glob("CollectedData_*.h5")),
+                *folder.glob("CollectedData_*.csv"),
+            ]
+            if found:
+                others.append(f"{folder.name}/{found[0].name}")
+    shown = f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}"
     if not files:
         raise PoseshiftError(
             f"no labeled-data/*/CollectedData_{scorer}.h5 or .csv in {project}: "
             "label frames in DeepLabCut first, or check 'scorer' in config.yaml"
+            + (f" (found {shown})" if others else "")
+        )
+    if others:
+        warnings.warn(
+            f"{labeled}: {len(others)} video folder(s) have labels of another scorer, not "
+            f"CollectedData_{scorer} (config.yaml's scorer), and are skipped: {shown}; rename "
+            f"such a file to CollectedData_{scorer}.h5 / .csv to include its frames",
+            stacklevel=3,
         )
     return files
 

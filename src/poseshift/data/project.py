@@ -156,6 +156,7 @@ def load_project(project: str | Path, group_map: dict[str, str] | None = None) -
             "image); label frames in DeepLabCut first: there is nothing to train or evaluate"
         )
     _warn_unlabeled_frames(keypoints, images, root)
+    _check_group_map(group_map, images, root)
     groups = [group_of(name, group_map) for name in images]
     return PoseDataset(
         root=root,
@@ -180,12 +181,25 @@ def group_of(image: str, group_map: dict[str, str] | None = None) -> str:
     return group_map.get(image, group_map.get(video, video))
 
 
+def _check_group_map(group_map: dict[str, str] | None, images: list[str], root: Path) -> None:
+    """A key that names nothing (a typo, a stray space) would silently leave its video alone."""
+    if not group_map:
+        return
+    known = set(images) | {group_of(name) for name in images}
+    unknown = [key for key in group_map if key not in known]
+    if unknown:
+        raise PoseshiftError(
+            f"group map: {len(unknown)} key(s) name no video folder or image of {root}, e.g. "
+            f"{unknown[0]!r} (spaces count); fix them or remove their rows"
+        )
+
+
 def read_group_map(path: str | Path) -> dict[str, str]:
     """A CSV with columns ``video,group`` or ``image,group`` (e.g. several videos per animal)."""
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype=str)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise PoseshiftError(f"group map {path} cannot be read: {exc}") from None
     key = next((c for c in ("video", "image") if c in table.columns), None)
     if key is None or "group" not in table.columns:
@@ -196,6 +210,14 @@ def read_group_map(path: str | Path) -> dict[str, str]:
     empty = table[table[[key, "group"]].isna().any(axis=1)]
     if len(empty):
         raise PoseshiftError(f"group map {path}: row {empty.index[0] + 2} has an empty cell")
+    repeated = table[table[key].duplicated()]
+    if len(repeated):
+        name = repeated[key].iloc[0]
+        first = int(table.index[table[key] == name][0]) + 2
+        raise PoseshiftError(
+            f"group map {path}: {key} {name!r} is listed in rows {first} and "
+            f"{repeated.index[0] + 2}; give each {key} one group"
+        )
     return dict(zip(table[key], table["group"], strict=True))
 
 

@@ -65,7 +65,22 @@ def read_official_scale(path: str | Path) -> pd.Series:
     )
     if "scale" not in frame.columns:
         raise PoseshiftError(f"scale file {path} has no 'scale' column")
-    return frame["scale"].astype(float)
+    scale = pd.to_numeric(frame["scale"], errors="coerce").astype(float)
+    # One row per image: a repeated image would shift later images' scales (looked up by
+    # position), and errors are divided by the scale, so it must be a positive number.
+    duplicated = scale.index[scale.index.duplicated()]
+    if len(duplicated):
+        raise PoseshiftError(
+            f"scale file {path}: image {duplicated[0]!r} has more than one row; keep one per image"
+        )
+    bad = ~(np.isfinite(scale.to_numpy()) & (scale.to_numpy() > 0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise PoseshiftError(
+            f"scale file {path}: image {scale.index[row]!r} has scale "
+            f"{frame['scale'].iloc[row]}; every scale must be a positive number (pixels)"
+        )
+    return scale
 
 
 def image_scales(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,7 @@ from poseshift.fsutil import safe_child, write_json_atomic
 SCHEMES = ("horse10", "random")
 PARTITIONS = ("train", "within", "ood")
 OFFICIAL_COLUMNS = ("trainIndices", "testIndices_withinDomain", "testIndices_acrossDomain")
+OFFICIAL_FILE = re.compile(r"TrainTestInfo_shuffle(\d+)\.csv")
 
 
 @dataclass
@@ -167,20 +170,56 @@ def _names(dataset: PoseDataset, indices: Sequence[int]) -> list[str]:
 # ----------------------------------------------------------------------------- official files
 
 
+def shuffle_number(path: str | Path) -> int:
+    """K of ``TrainTestInfo_shuffleK.csv``: the paper's shuffle number, kept as the index."""
+    match = OFFICIAL_FILE.fullmatch(Path(path).name)
+    if match is None:
+        raise PoseshiftError(
+            f"split file {path}: official split files are named TrainTestInfo_shuffle<K>.csv "
+            "(K: the shuffle number); rename it"
+        )
+    return int(match.group(1))
+
+
+def official_files(folder: str | Path, shuffles: int) -> list[Path]:
+    """The official split files of ``folder`` with the ``shuffles`` lowest numbers, in order
+    of number (shuffle 2 before 10, whichever files are there)."""
+    found = [
+        p
+        for p in Path(folder).glob("TrainTestInfo_shuffle*.csv")
+        if OFFICIAL_FILE.fullmatch(p.name)
+    ]
+    return sorted(found, key=shuffle_number)[:shuffles]
+
+
 def read_official_shuffle(path: Path) -> dict[str, list[str]]:
-    """One ``TrainTestInfo_shuffleK.csv``: image paths per column, padding dropped."""
+    """One ``TrainTestInfo_shuffleK.csv``: image paths per column, padding dropped.
+
+    An image listed twice (in one column, or in two) is refused: it would be trained on and
+    tested, or weigh double in a metric.
+    """
     try:
         table = pd.read_csv(path, index_col=0)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise PoseshiftError(f"split file {path} cannot be read: {exc}") from None
     missing = [c for c in OFFICIAL_COLUMNS if c not in table.columns]
     if missing:
         raise PoseshiftError(
             f"split file {path} lacks column {missing[0]!r}; expected {list(OFFICIAL_COLUMNS)}"
         )
+    columns = {column: table[column].dropna().astype(str).tolist() for column in OFFICIAL_COLUMNS}
+    seen: dict[str, str] = {}  # image -> the column it was first listed in
+    for column, images in columns.items():
+        for image in images:
+            if image in seen:
+                where = "twice in" if seen[image] == column else f"in {seen[image]} and in"
+                raise PoseshiftError(
+                    f"split file {path}: image {image!r} is listed {where} {column}; list each "
+                    "image once"
+                )
+            seen[image] = column
     return {
-        part: table[column].dropna().astype(str).tolist()
-        for part, column in zip(PARTITIONS, OFFICIAL_COLUMNS, strict=True)
+        part: columns[column] for part, column in zip(PARTITIONS, OFFICIAL_COLUMNS, strict=True)
     }
 
 
@@ -200,7 +239,14 @@ def official_split(
     fractions = _check_fractions(fractions)
     known = set(dataset.images)
     shuffles = []
-    for index, path in enumerate(files, start=1):
+    numbered: dict[int, Path] = {}
+    for path in files:
+        index = shuffle_number(path)
+        if index in numbered:
+            raise PoseshiftError(
+                f"split files {numbered[index]} and {path} are both shuffle {index}; keep one"
+            )
+        numbered[index] = Path(path)
         parts = read_official_shuffle(Path(path))
         for part, images in parts.items():
             unknown = [x for x in images if x not in known]
@@ -251,7 +297,7 @@ def save_split(project: str | Path, split: Split, force: bool = False) -> Path:
     path = split_path(project, split.name)
     data = split.to_json()
     if path.exists() and not force:
-        if json.loads(path.read_text()) == json.loads(json.dumps(data)):
+        if _read_split_file(path) == json.loads(json.dumps(data)):
             return path
         raise PoseshiftError(
             f"split {path} exists with different content and runs may refer to it; "
@@ -272,6 +318,15 @@ def load_split(project: str | Path, name: str) -> Split:
             "create it with 'poseshift split PROJECT'"
         )
     try:
-        return Split.from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        return Split.from_json(_read_split_file(path))
+    except (TypeError, KeyError) as exc:
         raise PoseshiftError(f"split file {path} is damaged ({exc}); create it again") from None
+
+
+def _read_split_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoseshiftError(
+            f"split file {path} is damaged ({exc}); create it again (split create --force)"
+        ) from None

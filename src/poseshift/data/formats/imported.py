@@ -23,7 +23,7 @@ import numpy as np
 from poseshift.data.images import image_size
 from poseshift.data.project import PoseDataset, write_project
 from poseshift.errors import PoseshiftError
-from poseshift.fsutil import safe_child
+from poseshift.fsutil import check_output_dir, safe_child
 
 
 @dataclass
@@ -56,6 +56,7 @@ class ImportedLabels:
 def check_imported(labels: ImportedLabels, out_project: Path) -> None:
     """Everything that could fail after the first write, checked before it."""
     where = f"{labels.source}"
+    check_output_dir(out_project, "output project")  # e.g. a path below an existing file
     if out_project.exists() and (not out_project.is_dir() or any(out_project.iterdir())):
         raise PoseshiftError(f"{out_project} exists and is not empty; choose a new folder")
     safe_child(out_project, f"CollectedData_{labels.scorer}", f"{where}: {labels.scorer_key}")

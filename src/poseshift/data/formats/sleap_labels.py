@@ -7,9 +7,13 @@ the track to keep. Where the pixels come from and which group a frame joins:
 
 * images referenced by path (``ImageVideo``): copied; group = the image's folder name;
 * a video file (``MediaVideo``): frames decoded to ``img<frame>.png``; group = the video's
-  name, so a group-aware split holds out whole videos (sessions), as SLEAP users split;
+  name without its extension (``mouse.day1``), so a group-aware split holds out whole videos
+  (sessions), as SLEAP users split;
 * frames embedded in the file (``.pkg.slp``): decoded; named after their source (its image
   folder, or its video) when the file records one, else after the embedded video.
+
+Two different sources of one name (``mouseA/cam0.mp4``, ``mouseB/cam0.mp4``) are told apart
+by their folder (groups ``mouseA_cam0``, ``mouseB_cam0``); if that is not enough, refused.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def from_sleap(
             f"{source} has no track (individual) named {individual!r}; its tracks: "
             f"{', '.join(tracks) or 'none'}"
         )
-    frames = []
+    frames: list[tuple[Path, ImportedFrame]] = []  # (pixels' origin, frame)
     for lf in labels.labeled_frames:
         chosen = _instances(lf, predictions, individual)
         if not chosen:
@@ -64,14 +68,15 @@ def from_sleap(
         kind = "user-labeled or predicted" if predictions else "user-labeled"
         hint = "" if predictions else " (pass --predictions to import predicted instances)"
         raise PoseshiftError(f"{source} has no {kind} instance{hint}")
+    renamed = _distinct_groups(frames, source)
     return ImportedLabels(
         source=source,
         scorer=str(labels.provenance.get("scorer") or "sleap"),
         bodyparts=bodyparts,
-        frames=frames,
+        frames=[frame for _, frame in frames],
         skeleton=[(str(a), str(b)) for a, b in skeleton.edge_names],
         task=task or skeleton.name or source.stem.split(".")[0],
-        videos=_media_videos(labels),
+        videos=_media_videos(labels, renamed),
     )
 
 
@@ -147,21 +152,23 @@ def _origin(video: Any) -> Any:
     return origin
 
 
-def _frame(lf: Any, points: np.ndarray, source: Path) -> ImportedFrame:
+def _frame(lf: Any, points: np.ndarray, source: Path) -> tuple[Path, ImportedFrame]:
+    """The frame, and the image folder or video file its group is named after."""
     video, index = lf.video, int(lf.frame_idx)
     kind = _backend_kind(video)
     if kind == "images":
         path = _image_file(video, index)
-        return ImportedFrame(path.parent.name, path.name, points, copy_from=path)
+        return path.parent, ImportedFrame(path.parent.name, path.name, points, copy_from=path)
     named = video
     origin = _origin(video) if kind == "embedded" else None
     if origin is not None:
         named = origin
     if isinstance(named.filename, list):  # embedded copy of referenced images
         path = Path(named.filename[index])
-        group, name = path.parent.name, f"{path.stem}.png"
+        where, group, name = path.parent, path.parent.name, f"{path.stem}.png"
     else:
-        group, name = Path(named.filename).stem.split(".")[0], f"img{index:05d}.png"
+        where = Path(named.filename)
+        group, name = _stem(where), f"img{index:05d}.png"
 
     def pixels(video: Any = video, index: int = index) -> np.ndarray:
         try:
@@ -174,12 +181,44 @@ def _frame(lf: Any, points: np.ndarray, source: Path) -> ImportedFrame:
             ) from None
         return np.asarray(image)
 
-    return ImportedFrame(group, name, points, pixels=pixels)
+    return where, ImportedFrame(group, name, points, pixels=pixels)
 
 
-def _media_videos(labels: Any) -> list[tuple[str, tuple[int, int]]]:
+def _stem(video_file: Path) -> str:
+    """``mouse.day1.mp4`` -> ``mouse.day1`` (only the extension goes); ``x.pkg.slp`` -> ``x``."""
+    name = video_file.name
+    return name.removesuffix(".pkg.slp") if name.endswith(".pkg.slp") else video_file.stem
+
+
+def _distinct_groups(frames: list[tuple[Path, ImportedFrame]], source: Path) -> set[Path]:
+    """Sources that share a name (``a/cam0.mp4``, ``b/cam0.mp4``) get their folder's name in
+    front, so two sessions never merge into one group; returns the renamed sources."""
+    resolved = [(where.resolve(), frame) for where, frame in frames]
+    origins: dict[str, set[Path]] = {}
+    for where, frame in resolved:
+        origins.setdefault(frame.group, set()).add(where)
+    renamed = {where for shared in origins.values() if len(shared) > 1 for where in shared}
+    owner: dict[str, Path] = {}
+    for where, frame in resolved:
+        if where in renamed:
+            frame.group = f"{where.parent.name}_{frame.group}"
+        first = owner.setdefault(frame.group, where)
+        if first != where:
+            raise PoseshiftError(
+                f"{source}: {first} and {where} would both become group {frame.group!r}; "
+                "rename one of them (or its folder) and save the labels again"
+            )
+    return renamed
+
+
+def _media_videos(labels: Any, renamed: set[Path]) -> list[tuple[str, tuple[int, int]]]:
+    """Video files for config.yaml's video_sets, where DeepLabCut finds ``labeled-data/<stem>``:
+    a renamed group's video is left out (its folder is listed by its own path instead)."""
     found = []
     for video in labels.videos:
-        if _backend_kind(video) == "media" and video.exists() and video.shape is not None:
-            found.append((str(Path(video.filename).resolve()), (video.shape[2], video.shape[1])))
+        path = Path(video.filename).resolve() if isinstance(video.filename, str) else None
+        if path is None or path in renamed or _backend_kind(video) != "media":
+            continue
+        if video.exists() and video.shape is not None:
+            found.append((str(path), (video.shape[2], video.shape[1])))
     return found
