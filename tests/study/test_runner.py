@@ -288,3 +288,18 @@ def test_done_runs_follow_a_changed_evaluate_block(tmp_path: Path) -> None:
     assert every["iteration"].tolist() == [2, 4]
     assert every["normalized_error"].iloc[1] != pytest.approx(last["normalized_error"].iloc[0])
     assert results(snapshots="last")["iteration"].tolist() == [4]
+
+
+def test_official_files_must_be_the_plans_shuffles(tmp_path: Path) -> None:
+    """A folder holding shuffles 2 and 3 is refused before any work for a 2-shuffle plan."""
+    files = tmp_path / "official"
+    files.mkdir()
+    for k in (2, 3):
+        (files / f"TrainTestInfo_shuffle{k}.csv").write_text("")
+    path = write_plan(tmp_path, ["scratch"], shuffles=2)
+    plan = yaml.safe_load(path.read_text())
+    plan["split"]["from_files"] = str(files)
+    path.write_text(yaml.safe_dump(plan))
+    with pytest.raises(PoseshiftError, match=r"holds TrainTestInfo_shuffle\[2, 3\]\.csv"):
+        run_study(load_plan(path), tmp_path / "study", show_progress=False)
+    assert not (tmp_path / "study" / "plan.yaml").exists()

@@ -60,6 +60,7 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
         official_split,
         random_split,
         save_split,
+        shuffle_number,
     )
 
     project = Path(plan.project)
@@ -79,9 +80,11 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
     sp = plan.split
     if sp.from_files:
         files = official_files(sp.from_files, sp.shuffles)
-        if not files:
+        numbers = [shuffle_number(f) for f in files]
+        if numbers != list(range(1, sp.shuffles + 1)):  # the plan's runs are shuffles 1..n
             raise PoseshiftError(
-                f"split.from_files: no TrainTestInfo_shuffle*.csv in {sp.from_files}"
+                f"split.from_files: {sp.from_files} holds TrainTestInfo_shuffle{numbers}.csv, "
+                f"the plan needs shuffles 1 to {sp.shuffles}; set split.shuffles or add the files"
             )
         split = official_split(dataset, files, sp.fractions, sp.seed, sp.name)
     elif sp.scheme == "random":
