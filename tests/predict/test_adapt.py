@@ -86,6 +86,52 @@ def test_prior_keeps_a_share_of_the_stored_statistics(run: Path, clip: Path) -> 
     torch.testing.assert_close(blended, 0.75 * before + 0.25 * target, rtol=1e-4, atol=1e-5)
 
 
+def test_a_leftover_batch_counts_by_its_frames(run: Path) -> None:
+    """16 dark frames and a bright one: every layer's statistics are those of all the inputs it
+    saw, each frame counted once however the frames are batched; the first layer's inputs do
+    not depend on the batching, so its statistics are the same for every batch size. (Deeper
+    layers' inputs do: each batch is normalized by its own statistics on the way.)"""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 40, (48, 64, 3), np.uint8) for _ in range(16)]
+    frames.append(np.full((48, 64, 3), 230, np.uint8))
+    first = {}
+    for batch_size in (17, 16, 8):
+        snapshot = read_snapshot(RunDir(run).snapshot_path(6))
+        layers = batchnorm_layers(snapshot.model)
+        seen: list[list[torch.Tensor]] = [[] for _ in layers]
+        hooks = [
+            layer.register_forward_pre_hook(lambda _, args, to=inputs: to.append(args[0].clone()))
+            for layer, inputs in zip(layers, seen, strict=True)
+        ]
+        adapt_batchnorm(
+            snapshot.model, frames, input_scale=snapshot.input_scale, batch_size=batch_size
+        )
+        for hook in hooks:
+            hook.remove()
+        for layer, inputs in zip(layers, seen, strict=True):
+            values = torch.cat([x.transpose(0, 1).flatten(1) for x in inputs], dim=1)
+            torch.testing.assert_close(layer.running_mean, values.mean(1), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(layer.running_var, values.var(1), rtol=1e-4, atol=1e-5)
+        first[batch_size] = (layers[0].running_mean, layers[0].running_var)
+    for mean, var in first.values():
+        torch.testing.assert_close(mean, first[17][0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(var, first[17][1], rtol=1e-5, atol=1e-6)
+
+
+def test_frames_failing_part_way_leave_the_network_as_it_was(run: Path, clip: Path) -> None:
+    model = read_snapshot(RunDir(run).snapshot_path(6)).model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def frames():
+        yield from read_frames(clip)[:4]  # two batches of two run...
+        raise PoseshiftError("the video is damaged")  # ... then decoding fails
+
+    with pytest.raises(PoseshiftError, match="damaged"):
+        adapt_batchnorm(model, frames(), batch_size=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(m.training for m in model.modules())
+
+
 def test_adapted_run_records_its_source_and_changes_only_statistics(
     run: Path, clip: Path, adapted: Path
 ) -> None:

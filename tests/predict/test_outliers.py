@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.data.project import load_project
+from poseshift.errors import PoseshiftError
 from poseshift.predict.outliers import extract_outliers, image_name, pick_frames
 from poseshift.predict.reliability import jumps, reliability_path, reliability_table
 from poseshift.run import RunDir
@@ -94,6 +95,27 @@ def test_outliers_extract_frames_the_way_deeplabcut_does(project_run: Path, tmp_
     machine = pd.read_hdf(folder / "machinelabels-iter0.h5", "df_with_missing")
     assert len(machine) == len(set(result.frames) | set(again.frames))  # appended, no duplicates
     assert len(list(folder.glob("img*.png"))) == len(machine)
+
+
+def test_another_snapshot_never_adds_a_second_scorer_to_the_machine_labels(
+    project_run: Path, tmp_path: Path
+) -> None:
+    """One scorer per machinelabels file, never a second half-empty column block: guesses of
+    another snapshot are refused before the video is analyzed, the file is left as it was."""
+    video = write_video(tmp_path / "m4.mp4", frames=10)
+    first = extract_outliers(project_run, video, n=3, snapshot=6, compile=False)
+    machine = pd.read_hdf(first.machine_labels)
+    assert machine.shape == (3, 9) and not machine.isna().any().any()
+    stored = first.machine_labels.read_bytes()
+    with pytest.raises(PoseshiftError) as excinfo:
+        extract_outliers(project_run, video, n=3, snapshot=4, compile=False)
+    message = str(excinfo.value)
+    assert "\n" not in message and str(first.machine_labels) in message
+    assert "shuffle1_6" in message and "shuffle1_4" in message
+    assert first.machine_labels.read_bytes() == stored
+    assert not list(tmp_path.glob("m4*shuffle1_4*")), "refused before the analysis"
+    again = extract_outliers(project_run, video, n=4, snapshot=6, compile=False)
+    assert pd.read_hdf(again.machine_labels).shape[1] == 9  # the same snapshot still appends
 
 
 def test_outliers_cli_and_analyze_reliability(project_run: Path, tmp_path: Path) -> None:

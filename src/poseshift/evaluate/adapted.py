@@ -5,7 +5,8 @@ network's BatchNorm statistics are re-estimated on that group's images, labels u
 (``poseshift.predict.adapt.adapt_batchnorm``, as ``poseshift adapt RUN FOLDER`` does), and
 those images are predicted with it. The metrics, pooled over groups like the plain
 partition's, go to ``RUN/eval/snapshot-<it>/metrics_adapted.json`` as partition
-``ood_adapted``, reused while the snapshot, run and labels are the same; the study tables
+``ood_adapted``, reused while the snapshot, run, images, labels and options (batch size
+included: AdaBN normalizes each batch by its own statistics) are the same; the study tables
 show them next to ``ood``. Frozen-BatchNorm runs are adapted too (the measurement of
 ``--frozen-batchnorm adapt``), marked so in the file.
 """
@@ -23,6 +24,7 @@ from poseshift.device import pick_device
 from poseshift.evaluate.evaluate import (
     evaluation_source,
     load_run_data,
+    project_pcutoff,
     scale_pair_for,
 )
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
@@ -54,16 +56,17 @@ def evaluate_adapted(
     path = run.adapted_metrics_file(iteration)
     pair = scale_pair_for(dataset, scale_pair, scale_file)
     snapshot_file = run.snapshot_path(iteration)
+    rows = dataset.indices_of(membership["ood"])
     source = {
-        **evaluation_source(spec, dataset, snapshot_file, pair, scale_file, threshold),
+        **evaluation_source(spec, dataset, rows, snapshot_file, pair, scale_file, threshold),
         "method": "adabn per group",
+        "batch_size": batch_size,  # the batches' composition shapes deeper layers' statistics
     }
     if not force and path.is_file():
         cached = json.loads(path.read_text())
         if cached.get("source") == source:
             return cached
     scales = image_scales(dataset, pair, scale_file)
-    rows = dataset.indices_of(membership["ood"])
     groups = np.asarray(dataset.groups, dtype=object)[rows]
     chosen = pick_device(device)
     poses = np.zeros((len(rows), len(dataset.bodyparts), 3), dtype=np.float32)
@@ -92,7 +95,7 @@ def evaluate_adapted(
                 bodyparts=dataset.bodyparts,
                 groups=groups.tolist(),
                 threshold=threshold,
-                pcutoff=float(dataset.config.get("pcutoff") or 0.6),
+                pcutoff=project_pcutoff(dataset),
             )
         },
     }

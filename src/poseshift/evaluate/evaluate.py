@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from poseshift.data.labels import row_index
 from poseshift.data.project import PoseDataset, load_project
 from poseshift.data.scale import DEFAULT_PAIR, image_scales
 from poseshift.data.splits import PARTITIONS
-from poseshift.draw import save_comparison
+from poseshift.draw import DEFAULT_STYLE, save_comparison
 from poseshift.errors import PoseshiftError
 from poseshift.evaluate.metrics import PCK_THRESHOLD, partition_metrics, pixel_errors
 from poseshift.fsutil import file_identity, write_json_atomic
@@ -62,29 +63,47 @@ def scale_pair_for(
     return scale_pair or (None if scale_file else default_scale_pair(dataset))
 
 
-def labels_hash(dataset: PoseDataset) -> str:
-    """A hash of the labeled images and their keypoints: edited labels change the metrics."""
-    digest = hashlib.sha256(json.dumps(dataset.images).encode())
-    digest.update(np.ascontiguousarray(dataset.keypoints, dtype=np.float32).tobytes())
+def project_pcutoff(dataset: PoseDataset) -> float:
+    """config.yaml's ``pcutoff``, DeepLabCut's 0.6 when unset (0, keeping all, is honoured)."""
+    value = dataset.config.get("pcutoff")
+    if value is None or value == "":
+        return cast(float, DEFAULT_STYLE["pcutoff"])
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise PoseshiftError(
+        f"{dataset.root / 'config.yaml'}: pcutoff {value!r} is not a likelihood; "
+        "set it to a number from 0 to 1"
+    )
+
+
+def labels_hash(dataset: PoseDataset, rows: np.ndarray) -> str:
+    """A hash of the evaluated images (each file's identity) and their keypoints: edited
+    labels, or frames re-extracted under the same names, change the metrics."""
+    files = [file_identity(dataset.image_path(i)) for i in rows.tolist()]
+    digest = hashlib.sha256(json.dumps(files).encode())
+    digest.update(np.ascontiguousarray(dataset.keypoints[rows], dtype=np.float32).tobytes())
     return digest.hexdigest()[:16]
 
 
 def evaluation_source(
     spec: RunSpec,
     dataset: PoseDataset,
+    rows: np.ndarray,
     snapshot: Path,
     pair: Sequence[str] | None,
     scale_file: str | Path | None,
     threshold: float,
 ) -> dict:
-    """What a snapshot's cached metrics depend on; they are reused only while it matches."""
+    """What the cached metrics of a snapshot on the images ``rows`` depend on; they are
+    reused only while it matches."""
     return {
         "run": run_hash(spec),
         "snapshot": file_identity(snapshot),
-        "labels": labels_hash(dataset),
+        "labels": labels_hash(dataset, rows),
         "scale_pair": list(pair) if pair else None,
         "scale_file": file_identity(scale_file) if scale_file else None,
         "threshold": threshold,
+        "pcutoff": project_pcutoff(dataset),
     }
 
 
@@ -124,8 +143,9 @@ def evaluate_run(
     """Evaluate the chosen snapshots, loading the project once.
 
     A snapshot's metrics.json is reused (unless ``force``) only when its recorded source
-    (snapshot file, run, labels, scale pair or file, threshold) matches and the ``plot``
-    images asked for exist. ``progress(done, total)`` counts predicted images.
+    (snapshot file, run, images and labels, scale pair or file, threshold, pcutoff) matches
+    and the ``plot`` images asked for exist; recomputed metrics remove the old plots.
+    ``progress(done, total)`` counts predicted images.
     """
     run = RunDir(run_dir)
     spec, membership, dataset = load_run_data(run)
@@ -134,7 +154,7 @@ def evaluate_run(
     scales = image_scales(dataset, pair, scale_file)
     rows = {part: dataset.indices_of(membership[part]) for part in PARTITIONS}
     everything = np.concatenate([rows[p] for p in PARTITIONS])
-    pcutoff = float(dataset.config.get("pcutoff") or 0.6)
+    pcutoff = project_pcutoff(dataset)
     results, done = [], [0]
     total = len(everything) * len(chosen)
 
@@ -146,7 +166,7 @@ def evaluate_run(
     for iteration in chosen:
         out_dir = run.eval_dir(iteration)
         snapshot = run.snapshot_path(iteration)
-        source = evaluation_source(spec, dataset, snapshot, pair, scale_file, threshold)
+        source = evaluation_source(spec, dataset, everything, snapshot, pair, scale_file, threshold)
         plots = [
             _plot_path(out_dir, part, n)
             for part in PARTITIONS
@@ -157,6 +177,8 @@ def evaluate_run(
             results.append(cached)
             advance(len(everything))
             continue
+        # Plots of earlier weights or labels must not be reused with the new metrics.
+        shutil.rmtree(out_dir / "plots", ignore_errors=True)
         # fp32 and eager: images come in many sizes (one compilation each)
         predictor = run_predictor(run, iteration, device=device, precision="fp32", compile=False)
         poses = predict_images(predictor, dataset, everything, batch_size, advance)

@@ -22,7 +22,12 @@ from poseshift.data.scale import image_scales
 from poseshift.datasets.horse_c.build import TEST_PARTITIONS, read_manifest
 from poseshift.datasets.horse_c.corruptions import CORRUPTIONS
 from poseshift.errors import PoseshiftError
-from poseshift.evaluate.evaluate import evaluation_source, load_run_data, scale_pair_for
+from poseshift.evaluate.evaluate import (
+    evaluation_source,
+    load_run_data,
+    project_pcutoff,
+    scale_pair_for,
+)
 from poseshift.evaluate.metrics import PCK_THRESHOLD, pixel_errors, summarize
 from poseshift.fsutil import write_json_atomic
 from poseshift.predict.images import predict_images
@@ -89,7 +94,7 @@ def evaluate_corruptions(
     scales = image_scales(dataset, pair, scale_file)
     rows = {p: dataset.indices_of(images) for p, images in parts.items()}
     everything = np.concatenate(list(rows.values()))
-    pcutoff = float(dataset.config.get("pcutoff") or 0.6)
+    pcutoff = project_pcutoff(dataset)
     cells = [(c, s) for c in CORRUPTIONS for s in manifest["done"].get(c, [])]
     if not cells:
         raise PoseshiftError(f"{folder}/manifest.json lists no finished corrupted copies")
@@ -115,10 +120,10 @@ def evaluate_corruptions(
     for iteration in chosen:
         path = run.eval_dir(iteration) / "corruptions.json"
         snapshot = run.snapshot_path(iteration)
-        # What the cached report depends on: the copies, snapshot, labels, scales, threshold.
+        # What the cached report depends on: the copies, snapshot, labels, scales, cutoffs.
         source = {
             **copies,
-            **evaluation_source(spec, dataset, snapshot, pair, scale_file, threshold),
+            **evaluation_source(spec, dataset, everything, snapshot, pair, scale_file, threshold),
         }
         report = json.loads(path.read_text()) if path.exists() and not force else None
         if report is None or report.get("source") != source:

@@ -4,9 +4,11 @@ AdaBN (Li et al. 2016; Schneider et al., NeurIPS 2020, "Improving robustness aga
 corruptions by covariate shift adaptation"): a network's BatchNorm layers normalize with the
 mean and variance of its training data; on a new animal, scene or camera those statistics
 are off. ``adapt_batchnorm`` runs the network on unlabeled target frames (resized exactly as
-at inference) and replaces every BatchNorm layer's running mean and variance by their
-average over the target batches; with ``prior`` N > 0 it keeps a share N / (N + n) of the
-stored statistics for n target frames (Schneider et al.'s source prior). No weight changes.
+at inference) and replaces every BatchNorm layer's running mean and variance by those of its
+inputs over all target frames together (each batch weighted by its size, so a leftover
+batch of one frame counts as one frame); with ``prior`` N > 0 it keeps a share N / (N + n) of
+the stored statistics for n target frames (Schneider et al.'s source prior). No weight
+changes.
 
 What happens where there is nothing sensible to adapt:
 
@@ -55,6 +57,30 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     ]
 
 
+class _Moments:
+    """Per-channel moments of one BatchNorm layer's inputs, summed over the batches it saw."""
+
+    def __init__(self) -> None:
+        self.count = 0  # values per channel: frames x pixels
+        self.total = torch.zeros((), dtype=torch.float64)  # a 0-d CPU tensor adds to CUDA ones
+        self.squares = torch.zeros((), dtype=torch.float64)
+
+    def add(self, _layer: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0]
+        var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], correction=0)
+        n = x.numel() // x.shape[1]
+        # float64 sums: E[x^2] - E[x]^2 stays exact enough over thousands of frames
+        self.count += n
+        self.total = self.total + n * mean.double()
+        self.squares = self.squares + n * (var.double() + mean.double() ** 2)
+
+    def mean_var(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and unbiased variance, as BatchNorm stores them."""
+        mean = self.total / self.count
+        var = (self.squares / self.count - mean**2).clamp_min(0)
+        return mean, var * self.count / max(self.count - 1, 1)
+
+
 @torch.no_grad()
 def adapt_batchnorm(
     model: PoseNet,
@@ -67,10 +93,13 @@ def adapt_batchnorm(
 ) -> int:
     """Replace the running statistics of ``model``'s BatchNorm layers by the frames' (AdaBN).
 
-    Frames (RGB uint8, any sizes) are resized by ``input_scale`` and batched by size; each
-    layer's new statistics are the mean over batches of the batch statistics (PyTorch's
-    cumulative average, ``momentum=None``), blended with the stored ones by
-    ``prior / (prior + n)`` for n frames. Returns n. The model is left in eval mode.
+    Frames (RGB uint8, any sizes) are resized by ``input_scale`` and batched by size. As in
+    AdaBN, each batch is normalized by its own statistics on the way through; each layer's new
+    statistics are the mean and variance of its inputs over all batches, weighted by their
+    values (frames x pixels), then blended with the stored ones by ``prior / (prior + n)`` for
+    n frames. The first layer's are thus independent of the batching; deeper layers' inputs
+    still depend on it through the batches' normalization. Returns n. The model is left in
+    eval mode; on an error its statistics are unchanged.
     """
     layers = batchnorm_layers(model)
     if not layers:
@@ -82,12 +111,12 @@ def adapt_batchnorm(
     if prior < 0:
         raise PoseshiftError(f"--prior {prior}: give a number of source frames >= 0")
     device = device or next(model.parameters()).device
-    stored = [(m.running_mean.clone(), m.running_var.clone(), m.momentum) for m in layers]  # type: ignore[union-attr]
     model.eval().to(device)
+    moments = [_Moments() for _ in layers]
+    hooks = [m.register_forward_pre_hook(acc.add) for m, acc in zip(layers, moments, strict=True)]
     for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # cumulative average over the target batches
         layer.train()
+        layer.track_running_stats = False  # batch statistics, stored ones left untouched
     pending: dict[tuple[int, int], list[np.ndarray]] = defaultdict(list)
     count = 0
 
@@ -105,19 +134,22 @@ def adapt_batchnorm(
         for batch in pending.values():
             run(batch)
     finally:
-        for layer, (mean, var, momentum) in zip(layers, stored, strict=True):
-            layer.momentum = momentum
+        for hook in hooks:
+            hook.remove()
+        for layer in layers:
+            layer.track_running_stats = True
             layer.eval()
-            if count == 0:  # nothing seen: keep what was there
-                layer.running_mean.copy_(mean)  # type: ignore[union-attr]
-                layer.running_var.copy_(var)  # type: ignore[union-attr]
     if count == 0:
         raise PoseshiftError("no target frame could be decoded: nothing to adapt on")
-    if prior > 0:
-        keep = prior / (prior + count)
-        for layer, (mean, var, _) in zip(layers, stored, strict=True):
-            layer.running_mean.mul_(1 - keep).add_(mean.to(device), alpha=keep)  # type: ignore[union-attr]
-            layer.running_var.mul_(1 - keep).add_(var.to(device), alpha=keep)  # type: ignore[union-attr]
+    keep = prior / (prior + count)
+    for layer, acc in zip(layers, moments, strict=True):
+        if acc.count == 0:  # a layer the forward pass skips keeps what it had
+            continue
+        pairs = zip((layer.running_mean, layer.running_var), acc.mean_var(), strict=True)
+        for stored, target in pairs:
+            if keep:
+                target = (1 - keep) * target + keep * stored.double()  # type: ignore[union-attr]
+            stored.copy_(target)  # type: ignore[union-attr]
     return count
 
 

@@ -12,9 +12,13 @@ opens them with the network's guesses as a starting point:
 * ``machinelabels-iter<config iteration>.h5`` (key ``df_with_missing``) and
   ``machinelabels.csv``: the predicted x, y, likelihood of the picked frames, rows
   ``(labeled-data, <video stem>, img<frame>.png)``, appended to an existing file (its rows
-  first, duplicates dropped); CollectedData is never touched;
+  first, duplicates dropped, as DeepLabCut does); CollectedData is never touched. The file
+  holds one scorer's guesses: one of another snapshot, run or bodyparts is refused (pandas
+  would widen it to a second, half-empty column block);
 * the video is added to config.yaml's ``video_sets`` (``crop: 0, width, 0, height``) if it
   is not there, as DeepLabCut does, since its training-set tools find label folders there.
+
+The project's bodyparts must be the run's, checked before any work.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from poseshift.data.project import HDF_KEY
 from poseshift.data.project_config import read_config
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic
+from poseshift.predict.dlc_shuffle import dlc_scorer, project_naming
 from poseshift.predict.frames import probe_video
 from poseshift.predict.outputs import poses_frame
 from poseshift.predict.predictor import run_predictor
@@ -95,6 +100,22 @@ def _add_video(config_path: Path, video: Path, width: int, height: int) -> None:
     write_atomic(config_path, lambda tmp: yaml.dump(config, tmp))
 
 
+def _machine_labels(path: Path, scorer: str, bodyparts: list[str]) -> pd.DataFrame | None:
+    """The rows already in ``path``, refused unless they are ``scorer``'s on ``bodyparts``."""
+    if not path.is_file():
+        return None
+    old = read_hdf_safely(path, HDF_KEY, what="machine labels")
+    ours = poses_frame(scorer, bodyparts, np.zeros((1, len(bodyparts), 3))).columns
+    if not old.columns.equals(ours):
+        theirs = [list(dict.fromkeys(old.columns.get_level_values(i))) for i in (0, 1)]
+        raise PoseshiftError(
+            f"{path} holds guesses of {theirs[0]} on {theirs[1]}, not of {scorer!r} on "
+            f"{bodyparts} (one scorer per file): refine them and raise config.yaml's "
+            "iteration (DeepLabCut's merge_datasets), or move the file away"
+        )
+    return old
+
+
 def extract_outliers(
     run_dir: str | Path,
     video: str | Path,
@@ -118,15 +139,26 @@ def extract_outliers(
     video = Path(video)
     if n < 1:
         raise PoseshiftError(f"--n {n}: pick at least one frame")
-    root = Path(project or run.spec().project)
+    spec, bodyparts = run.spec(), run.bodyparts()
+    root = Path(project or spec.project)
     config = read_config(root)  # a bad or missing config.yaml fails before any work
+    if config["bodyparts"] != bodyparts:
+        raise PoseshiftError(
+            f"{root / 'config.yaml'} has bodyparts {config['bodyparts']} but run {run.path} "
+            f"predicts {bodyparts}: extract into a project with the run's bodyparts"
+        )
+    iteration = run.choose_snapshot(snapshot)
+    # The name analyze_videos gives the poses, known before any work is done.
+    scorer = dlc_scorer(spec, iteration, project_naming(spec.project), run.adaptation_tag())
+    folder = root / "labeled-data" / video.stem
+    machine_file = folder / f"machinelabels-iter{int(config.get('iteration') or 0)}.h5"
+    old = _machine_labels(machine_file, scorer, bodyparts)
     info = probe_video(video)
     [h5] = analyze_videos(
         run.path, [video], batch_size=batch_size, device=device, dest=dest, snapshot=snapshot,
         show_progress=False, compile=compile,
     )  # fmt: skip
     if not is_current(h5):
-        iteration = run.choose_snapshot(snapshot)
         predictor = run_predictor(run, iteration, device=device, compile=compile)
         write_reliability(predictor, video, h5, batch_size=batch_size)
     table = read_reliability(h5)
@@ -134,7 +166,6 @@ def extract_outliers(
     count = len(poses)
     gap = min_gap if min_gap is not None else max(1, count // (5 * n))
     frames = pick_frames(table["unreliability"].to_numpy(), n, gap)
-    folder = root / "labeled-data" / video.stem
     decoded = _read_frames(video, frames)
     names = {f: image_name(f, count) for f in frames}
     images = []
@@ -144,18 +175,14 @@ def extract_outliers(
             image = decoded[frame]
             write_atomic(path, lambda tmp, image=image: _write_png(tmp, image))  # type: ignore[misc]  # default-bound lambda
         images.append(path)
-    picked = poses.iloc[frames]
     rows = pd.MultiIndex.from_tuples([("labeled-data", video.stem, names[f]) for f in frames])
     machine = poses_frame(
-        str(poses.columns.get_level_values(0)[0]),
-        list(dict.fromkeys(poses.columns.get_level_values(1))),
-        picked.to_numpy().reshape(len(frames), -1, 3),
+        scorer,
+        bodyparts,
+        poses.iloc[frames].to_numpy().reshape(len(frames), -1, 3),
         rows,
     )
-    iteration = int(config.get("iteration") or 0)
-    machine_file = folder / f"machinelabels-iter{iteration}.h5"
-    if machine_file.is_file():
-        old = read_hdf_safely(machine_file, HDF_KEY, what="machine labels")
+    if old is not None:
         machine = pd.concat([old, machine])
         machine = machine[~machine.index.duplicated(keep="first")]
     write_atomic(machine_file, lambda tmp: machine.to_hdf(tmp, key=HDF_KEY, mode="w"))
