@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from refusals import cli_refuses, one_line_error
 
 from conftest import make_project
-from poseshift.data.project import load_project
+from poseshift.data.project import load_project, write_project
 from poseshift.data.splits import default_split
 from poseshift.errors import PoseshiftError
 
@@ -135,6 +136,19 @@ def test_every_label_outside_its_image_is_no_label_either(project: Path) -> None
         frame.to_hdf(path, key="df_with_missing", mode="w")
     with pytest.warns(UserWarning, match="lie outside their image"):
         refused(project, "none of the 6 frames has a labeled keypoint")
+
+
+def test_marks_on_the_last_pixel_row_or_column_are_inside(tmp_path: Path) -> None:
+    """Feet of a horse walking out of frame sit on the edge pixels: they count."""
+    dataset = make_project(tmp_path / "edge", groups=1, frames=2, size=(48, 32))
+    dataset.keypoints[0, 0] = (47.4, 10.0)  # last column (its pixel spans 46.5-47.5)
+    dataset.keypoints[0, 1] = (-0.4, 31.3)  # first column, last row
+    dataset.keypoints[1, 0] = (47.6, 10.0)  # beyond the image
+    write_project(dataset)
+    with pytest.warns(UserWarning, match=r"1 label\(s\) lie outside their image, e.g. Nose"):
+        loaded = load_project(tmp_path / "edge")
+    np.testing.assert_allclose(loaded.keypoints[0, :2], [[47.4, 10.0], [-0.4, 31.3]], rtol=1e-6)
+    assert np.isnan(loaded.keypoints[1, 0]).all()
 
 
 def test_train_refuses_a_project_without_labels_before_writing(project: Path) -> None:

@@ -158,3 +158,42 @@ def test_bad_tables_are_one_line_errors(tmp_path: Path, content: str | None, mes
         (tmp_path / "results.csv").write_text(text)
     with pytest.raises(PoseshiftError, match=message.replace("(", r"\(").replace(")", r"\)")):
         analysis.load_results(tmp_path)
+
+
+def test_long_runs_are_compared_on_their_own_shuffles(tmp_path: Path) -> None:
+    """The 600k runs exist for shuffle 1 only: its curve, and Figure 5's "best scratch vs
+    final pretrained", stay on shuffle 1 instead of mixing 3 shuffles up to 100k with 1."""
+    df = analysis.load_results(make_study(tmp_path, plots=False, iterations=(1000, 2000)))
+    curves = analysis.learning_curves(df)
+    long = curves[(curves["backbone"] == "resnet50") & (curves["fraction"] == 0.05)]
+    assert set(long["n_shuffles"]) == {1}
+    assert sorted(set(long["iteration"])) == [1000, 2000, 300_000, 600_000]
+    short = curves[(curves["backbone"] == "mobilenetv2_035") & (curves["fraction"] == 0.05)]
+    assert set(short["n_shuffles"]) == {3}
+    pairs = analysis.best_scratch_vs_final_pretrained(df, "ood").set_index(["backbone", "fraction"])
+    shuffle_1 = df[
+        (df["backbone"] == "resnet50")
+        & (df["fraction"] == 0.05)
+        & (df["partition"] == "ood")
+        & (df["shuffle"] == 1)
+        & df["run_id"].str.endswith("-paper")
+        & (df["iteration"] == 2000)
+        & (df["init"] == "imagenet")
+    ]
+    row = pairs.loc[("resnet50", 0.05)]
+    assert row["pretrained_final"] == pytest.approx(shuffle_1["normalized_error"].iloc[0])
+
+
+def test_a_missing_main_run_is_stood_in_for_by_the_long_runs_snapshot(tmp_path: Path) -> None:
+    df = analysis.load_results(make_study(tmp_path, plots=False, iterations=(1000, 2000)))
+    main = df["run_id"].str.endswith("-paper") & (df["backbone"] == "resnet50")
+    key = main & (df["init"] == "scratch") & (df["shuffle"] == 1) & (df["fraction"] == 0.05)
+    final = analysis.final_results(df[~key])
+    stand_in = final[
+        (final["backbone"] == "resnet50")
+        & (final["init"] == "scratch")
+        & (final["shuffle"] == 1)
+        & (final["fraction"] == 0.05)
+    ]
+    assert set(stand_in["iteration"]) == {2000}  # the long run at the grid's length, not 600k
+    assert stand_in["run_id"].str.endswith("-paper-long").all()

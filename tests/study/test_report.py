@@ -115,3 +115,20 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert image.size == (1280, 2000)
     low, high = image.getextrema()
     assert high - low > 100 and len(image.getcolors(maxcolors=1 << 16) or []) > 50
+
+
+def test_a_regression_row_is_a_line_in_one_unit(tmp_path: Path) -> None:
+    """intercept + slope x top-1, read off the table, is the fitted error (in %)."""
+    from poseshift.study.analysis import StudyTables
+    from poseshift.study.report import regressions_view
+
+    study = make_study(tmp_path, noise=0.0, plots=False, long_runs=False, iterations=(50, 100))
+    tables = StudyTables.load(study)
+    view = regressions_view(tables)
+    header = [str(c) for c in view["columns"]]
+    slope_at, intercept_at = header.index("slope (%/pt)"), header.index("intercept (%)")
+    fit = tables.fits.iloc[0]
+    row = view["rows"][0]
+    slope, intercept = (float(row[i]["text"]) for i in (slope_at, intercept_at))
+    expected = 100 * (fit.intercept + fit.slope * 70)
+    assert intercept + slope * 70 == pytest.approx(expected, abs=0.05)  # the cells are rounded

@@ -303,3 +303,20 @@ def test_official_files_must_be_the_plans_shuffles(tmp_path: Path) -> None:
     with pytest.raises(PoseshiftError, match=r"holds TrainTestInfo_shuffle\[2, 3\]\.csv"):
         run_study(load_plan(path), tmp_path / "study", show_progress=False)
     assert not (tmp_path / "study" / "plan.yaml").exists()
+
+
+def test_the_estimate_times_the_crops_training_uses(tmp_path: Path) -> None:
+    """Without a crop, training sees the project's largest frame: so does the estimate."""
+    import torch
+
+    from poseshift.study.estimate import estimate, plan_frame_size
+
+    path = write_plan(tmp_path, ["scratch"])
+    make_project(tmp_path / "proj", groups=4, frames=3, size=(100, 60))
+    plan = yaml.safe_load(path.read_text())
+    plan["grid"]["overrides"]["augment"] = {"global_scale": 1.0}
+    path.write_text(yaml.safe_dump(plan))
+    loaded = load_plan(path)
+    assert plan_frame_size(loaded) == (100, 60)
+    [row] = estimate(expand(loaded), torch.device("cpu"), False, plan_frame_size(loaded))
+    assert row["input"] == "112x64"  # rounded up to 16, as the trainer does

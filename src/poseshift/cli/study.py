@@ -28,7 +28,7 @@ def plan_(
 ) -> None:
     """Print the runs of a plan and the compute they need on this machine."""
     from poseshift.device import pick_device
-    from poseshift.study.estimate import estimate
+    from poseshift.study.estimate import estimate, plan_frame_size
     from poseshift.study.plan import expand, load_plan
 
     loaded = load_plan(plan, project)
@@ -56,7 +56,7 @@ def plan_(
         )
     console.print(table)
     target = pick_device(device)
-    rows = estimate(runs, target, measure)
+    rows = estimate(runs, target, measure, plan_frame_size(loaded))
     cost = Table(
         "backbone",
         "preset",

@@ -224,11 +224,15 @@ def read_group_map(path: str | Path) -> dict[str, str]:
 def _unlabel_outside(
     keypoints: np.ndarray, sizes: np.ndarray, images: list[str], bodyparts: list[str], root: Path
 ) -> None:
-    """Labels outside the image are typos or off-screen marks: warn and treat as unlabeled."""
+    """Labels outside the image are typos or off-screen marks: warn and treat as unlabeled.
+
+    Pixel i spans [i - 0.5, i + 0.5] (DeepLabCut's convention: centres at whole numbers), so
+    a mark on the last pixel row or column, at up to width - 0.5, is inside.
+    """
     x, y = keypoints[..., 0], keypoints[..., 1]
     width, height = sizes[:, :1], sizes[:, 1:]
     with np.errstate(invalid="ignore"):
-        outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
+        outside = (x < -0.5) | (y < -0.5) | (x > width - 0.5) | (y > height - 0.5)
     if outside.any():
         row, part = np.argwhere(outside)[0]
         warnings.warn(

@@ -124,10 +124,17 @@ def one_run_per_key(df: pd.DataFrame, longest: bool = False) -> pd.DataFrame:
 
 
 def final_results(df: pd.DataFrame) -> pd.DataFrame:
-    """Per-shuffle values at each main-grid run's largest iteration (the 'final' numbers)."""
+    """Per-shuffle values at each main-grid run's largest iteration (the 'final' numbers).
+
+    Where a key's only run is longer than the main grid's (its main run failed or is still
+    to come), its snapshot at the main-grid length stands in (the long runs share the
+    schedule up to there), or the key is left out: never a 600k number among 100k ones.
+    """
+    usual = df.groupby("run_id")["iteration"].max().mode().max() if len(df) else 0
     df = one_run_per_key(df)
     last = df.groupby("run_id")["iteration"].transform("max")
-    return df[df["iteration"] == last].reset_index(drop=True)
+    wanted = last.where(last <= usual, usual)
+    return df[df["iteration"] == wanted].reset_index(drop=True)
 
 
 def _mean_std(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -155,9 +162,28 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def curve_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-shuffle snapshots of each backbone x init x fraction's longest runs, over one set
+    of shuffles: those whose run is the longest, at the iterations they all have.
+
+    (The paper's plans train the 600k runs on shuffle 1 only: a mean over "whichever
+    shuffles have this iteration" would jump from 3 shuffles to 1 at 100k.)
+    """
+    df = one_run_per_key(df, longest=True)
+    kept = []
+    for _, group in df.groupby(["backbone", "init", "fraction"], sort=False):
+        last = group.groupby("shuffle")["iteration"].max()
+        shuffles = last.index[last == last.max()]
+        group = group[group["shuffle"].isin(shuffles)]
+        have = group.groupby("iteration")["shuffle"].nunique()
+        kept.append(group[group["iteration"].isin(have.index[have == len(shuffles)])])
+    return pd.concat(kept, ignore_index=True) if kept else df
+
+
 def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean +/- std over shuffles per backbone x init x fraction x partition x iteration."""
-    return _mean_std(one_run_per_key(df, longest=True), [*GROUP, "iteration"])
+    """Mean +/- std over shuffles per backbone x init x fraction x partition x iteration
+    (the same shuffles at every iteration: ``curve_points``)."""
+    return _mean_std(curve_points(df), [*GROUP, "iteration"])
 
 
 def analysis_fraction(df: pd.DataFrame) -> float | None:
@@ -279,14 +305,22 @@ def best_scratch_vs_final_pretrained(df: pd.DataFrame, partition: str) -> pd.Dat
     ``ratio`` > 1 means it never does.
     """
     keys = ["backbone", "imagenet_top1", "fraction"]
-    curves = learning_curves(df)
-    scratch = curves[(curves["partition"] == partition) & (curves["init"] == "scratch")]
-    best = scratch.groupby(keys)["normalized_error_mean"].min().rename("scratch_best")
-    last_it = scratch.groupby(keys)["iteration"].max().rename("scratch_iterations")
-    summary = summary_table(df)
-    final = summary[(summary["partition"] == partition) & (summary["init"] == "imagenet")]
-    final = final.set_index(keys)[["normalized_error_mean", "iteration"]].rename(
-        columns={"normalized_error_mean": "pretrained_final", "iteration": "pretrained_iterations"}
+    points = curve_points(df)
+    points = points[(points["partition"] == partition) & (points["init"] == "scratch")]
+    curves = _mean_std(points, [*GROUP, "iteration"])
+    best = curves.groupby(keys)["normalized_error_mean"].min().rename("scratch_best")
+    last_it = curves.groupby(keys)["iteration"].max().rename("scratch_iterations")
+    # pretrained on the very shuffles the scratch curve averages (paired splits)
+    final = final_results(df)
+    final = final[(final["partition"] == partition) & (final["init"] == "imagenet")]
+    scratch_shuffles = points.groupby(["backbone", "fraction"])["shuffle"].unique()
+    paired = [
+        row.shuffle in scratch_shuffles.get((row.backbone, row.fraction), ())
+        for row in final.itertuples()
+    ]
+    final = final[pd.Series(paired, index=final.index, dtype=bool)]
+    final = final.groupby(keys).agg(
+        pretrained_final=("normalized_error", "mean"), pretrained_iterations=("iteration", "max")
     )
     out = pd.concat([best, last_it], axis=1).join(final, how="inner").reset_index()
     out["ratio"] = out["scratch_best"] / out["pretrained_final"].where(out["pretrained_final"] > 0)

@@ -89,7 +89,9 @@ def summary_view(t: StudyTables) -> dict:
 
 
 def regressions_view(t: StudyTables) -> dict:
-    columns = ["init", "partition", "metric", "fraction", "n", "slope (%/pt)", "intercept", "R²"]
+    # slope and intercept in one unit (x 100), so a row is a line: y % = intercept + slope x top-1
+    columns = ["init", "partition", "metric", "fraction", "n", "slope (%/pt)", "intercept (%)"]
+    columns.append("R²")
     columns.append("p")
     rows = []
     for r in t.fits.itertuples():
@@ -97,7 +99,8 @@ def regressions_view(t: StudyTables) -> dict:
             _text(_INITS.get(r.init, r.init)), _text(_PARTS.get(r.partition, r.partition)),
             _text("normalized error" if r.metric == "normalized_error" else "PCK"),
             _num(r.fraction * 100, "g", " %"), _num(r.n, "d"), _num(r.slope_pct, "+.3f"),
-            _num(r.intercept, ".3f"), _num(r.r2, ".3f"), _num(r.p, ".2g"),
+            _num(None if r.intercept is None else 100 * r.intercept, ".2f"), _num(r.r2, ".3f"),
+            _num(r.p, ".2g"),
         ])  # fmt: skip
     return _table(columns, rows, {3, 4, 5, 6, 7, 8})
 

@@ -15,7 +15,7 @@ import math
 import pickle
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,13 +108,12 @@ def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
 # ----------------------------------------------------------------------------- training
 
 
-def training_size(
-    dataset: PoseDataset, indices: np.ndarray, config: TrainConfig
-) -> tuple[int, int]:
-    """Crop (W, H): configured, or the largest scaled training image rounded up to 16."""
+def training_size(config: TrainConfig, largest_frame: Sequence[int]) -> tuple[int, int]:
+    """Crop (W, H): configured, or the largest (W, H) training frame scaled by the recipe's
+    global scale and rounded up to 16."""
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
-    width, height = dataset.image_sizes[indices].max(axis=0) * config.augment.global_scale
+    width, height = (v * config.augment.global_scale for v in largest_frame)
     return int(math.ceil(width / 16) * 16), int(math.ceil(height / 16) * 16)
 
 
@@ -267,7 +266,7 @@ def _train(
     optimizer = _make_optimizer(model, config)
     start = _restore(state, model, optimizer) if state else 0
 
-    size = training_size(dataset, train_indices, config)
+    size = training_size(config, dataset.image_sizes[train_indices].max(axis=0))
     augment = Augmenter(config.augment, size, dataset.bodyparts)
     stream = TrainingStream(dataset, train_indices, augment, config.seed, execution.cache_images)
     loader = training_loader(
