@@ -320,3 +320,16 @@ def test_the_estimate_times_the_crops_training_uses(tmp_path: Path) -> None:
     assert plan_frame_size(loaded) == (100, 60)
     [row] = estimate(expand(loaded), torch.device("cpu"), False, plan_frame_size(loaded))
     assert row["input"] == "112x64"  # rounded up to 16, as the trainer does
+
+
+def test_a_scale_file_missing_images_is_refused_before_training(tmp_path: Path) -> None:
+    path = write_plan(tmp_path, ["scratch"])
+    scales = tmp_path / "scale.h5"
+    images = ["labeled-data/video0/img000.png"]  # one of the project's 12 images
+    pd.DataFrame({"scale": [10.0]}, index=images).to_hdf(scales, key="df_with_missing")
+    plan = yaml.safe_load(path.read_text())
+    plan["evaluate"] = {**plan["evaluate"], "scale_pair": None, "scale_file": str(scales)}
+    path.write_text(yaml.safe_dump(plan))
+    with pytest.raises(PoseshiftError, match=r"scale file .*scale\.h5 has no row for 11 image"):
+        run_study(load_plan(path), tmp_path / "study", show_progress=False)
+    assert not (tmp_path / "study" / "runs").exists()

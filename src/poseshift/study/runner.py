@@ -54,6 +54,7 @@ class StudyResult:
 def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
     """Make the data and split the plan needs (once) and record the plan; list its runs."""
     from poseshift.data.project import load_project
+    from poseshift.data.scale import image_scales
     from poseshift.data.splits import (
         group_split,
         official_files,
@@ -77,6 +78,8 @@ def prepare_study(plan: Plan, out_dir: Path) -> list[PlannedRun]:
             domain_shift=s.domain_shift,
         )
     dataset = load_project(project)
+    if plan.evaluate.scale_file:  # every image needs its scale: refused now, not after training
+        image_scales(dataset, None, plan.evaluate.scale_file)
     sp = plan.split
     if sp.from_files:
         files = official_files(sp.from_files, sp.shuffles)
