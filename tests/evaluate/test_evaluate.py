@@ -83,8 +83,9 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
     fx, fy = 48 / small.shape[1], 32 / small.shape[0]
     for k in range(3):
         r, c = divmod(int(scores[k].argmax()), w)
-        x = (c * 8 + 4 + float(locref[2 * k, r, c]) * 7.2801) * fx
-        y = (r * 8 + 4 + float(locref[2 * k + 1, r, c]) * 7.2801) * fy
+        # Back through cv2.resize's pixel centres: input i is original (i + 0.5) * f - 0.5.
+        x = (c * 8 + 4 + float(locref[2 * k, r, c]) * 7.2801 + 0.5) * fx - 0.5
+        y = (r * 8 + 4 + float(locref[2 * k + 1, r, c]) * 7.2801 + 0.5) * fy - 0.5
         row = predictions.loc[name]
         part = dataset.bodyparts[k]
         assert row[(row.index[0][0], part, "x")] == pytest.approx(x, abs=1e-3)

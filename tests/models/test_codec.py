@@ -97,18 +97,6 @@ def test_round_trip_recovers_subpixel_keypoints(
     torch.testing.assert_close(decoded[..., :2], keypoints, rtol=0, atol=1e-3)
 
 
-def test_decode_applies_resize_scale() -> None:
-    codec = ScoremapCodec()
-    keypoints = torch.tensor([[[10.3, 20.7]], [[50.1, 3.9]]])
-    logits, locref = _ideal_output(codec, keypoints, (5, 9))
-    halved = codec.decode(logits, locref, scale=(2.0, 0.5))[..., :2]
-    expected = keypoints * torch.tensor([2.0, 0.5])
-    torch.testing.assert_close(halved, expected, rtol=0, atol=1e-3)
-    per_image = codec.decode(logits, locref, scale=torch.tensor([[2.0, 2.0], [1.0, 3.0]]))
-    expected = keypoints * torch.tensor([[[2.0, 2.0]], [[1.0, 3.0]]])
-    torch.testing.assert_close(per_image[..., :2], expected, rtol=0, atol=1e-3)
-
-
 def test_confidence_is_sigmoid_of_peak_logit() -> None:
     logits = torch.full((1, 2, 3, 4), -3.0)
     logits[0, 0, 2, 1] = 0.7

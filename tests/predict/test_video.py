@@ -169,7 +169,8 @@ def test_resize_maps_predictions_back_to_video_pixels(
     frame = cv2.resize(read_frames(clip)[3], (32, 24), interpolation=cv2.INTER_AREA)
     with torch.no_grad():
         out = model(model.normalize(torch.from_numpy(frame).permute(2, 0, 1)[None]))
-    expected = ScoremapCodec().decode(out["scoremaps"], out["locref"], scale=(2.0, 2.0))[0]
+    expected = ScoremapCodec().decode(out["scoremaps"], out["locref"])[0]
+    expected[:, :2] = (expected[:, :2] + 0.5) * 2.0 - 0.5  # cv2.resize's pixel centres, 64 / 32
     got = pd.read_hdf(h5).to_numpy().reshape(-1, 3, 3)[3]
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
     meta = pickle.loads(h5.with_name(f"{h5.stem}_meta.pickle").read_bytes())["data"]

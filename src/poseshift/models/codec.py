@@ -14,12 +14,9 @@ Everything is batched torch on the input's device; nothing loops over images or 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-
-Scale = Sequence[float] | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -77,15 +74,13 @@ class ScoremapCodec:
             "locref_weight": in_disc.float().flatten(1, 2),
         }
 
-    def decode(
-        self, scoremaps: torch.Tensor, locref: torch.Tensor, scale: Scale | None = None
-    ) -> torch.Tensor:
-        """Keypoints (B, K, 3) = x, y, confidence from network output.
+    def decode(self, scoremaps: torch.Tensor, locref: torch.Tensor) -> torch.Tensor:
+        """Keypoints (B, K, 3) = x, y, confidence from network output, in network-input
+        pixels (``poseshift.predict.frames.to_original_pixels`` undoes a resize).
 
         ``scoremaps`` are logits (B, K, h, w) and ``locref`` is (B, 2K, h, w) in units of
-        ``locref_stdev``. Confidence is the sigmoid of the peak logit. ``scale`` (sx, sy),
-        or a (B, 2) tensor, multiplies x and y to undo a resize done before the network
-        (pass 1/f for an image resized by f). Computed in float32 even under autocast.
+        ``locref_stdev``. Confidence is the sigmoid of the peak logit. Computed in float32
+        even under autocast.
         """
         b, k, h, w = scoremaps.shape
         logits = scoremaps.float().flatten(2)  # (B, K, h*w)
@@ -97,12 +92,4 @@ class ScoremapCodec:
         index = index.squeeze(-1)
         centre = torch.stack((xs[index % w], ys[index // w]), dim=-1)
         xy = centre + offset * self.locref_stdev
-        if scale is not None:
-            xy = xy * _as_scale(scale, xy)
         return torch.cat((xy, torch.sigmoid(peak)[..., None]), dim=-1)
-
-
-def _as_scale(scale: Scale, xy: torch.Tensor) -> torch.Tensor:
-    """A (2,) or (B, 2) scale as a tensor that broadcasts against xy (B, K, 2)."""
-    factor = torch.as_tensor(scale, dtype=xy.dtype, device=xy.device)
-    return factor[:, None, :] if factor.ndim == 2 else factor

@@ -113,8 +113,12 @@ def export_run(run_dir: str | Path, *, format: str = "onnx", snapshot: str | int
         },
         "preprocessing": {
             "resize_factor": predictor.input_scale,
-            "resize": "scale frames by resize_factor (OpenCV INTER_AREA when shrinking, as in "
-            "training); divide predicted x and y by the same factor",
+            # Exactly what Predictor does (frames.scaled_size, resize_frame, to_original_pixels).
+            "resize": "resize a W x H frame to w = max(1, round(W * resize_factor)), h = "
+            "max(1, round(H * resize_factor)) (round half to even, as Python's round) with "
+            "cv2.resize, INTER_AREA when shrinking, INTER_LINEAR when growing; map predicted "
+            "x, y back to frame pixels as (x + 0.5) * W / w - 0.5, (y + 0.5) * H / h - 0.5 "
+            "(integer coordinates are pixel centres)",
             "channel_order": "RGB",
             "formula": "(pixel / 255 - mean[c]) / std[c]",
             "mean": list(model.mean),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,45 @@ def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def check_resize(resize: Sequence[int] | None) -> tuple[int, int] | None:
+    """A ``--resize`` (W, H) of whole pixels, at least 1 each (checked before any output)."""
+    if resize is None:
+        return None
+    shown = "x".join(str(v) for v in resize)
+    if len(resize) != 2 or any(int(v) != v or v < 1 for v in resize):
+        raise PoseshiftError(f"--resize must be WIDTHxHEIGHT with both ≥ 1, got {shown}")
+    return int(resize[0]), int(resize[1])
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Frames per network batch, at least 1 (checked before any output is touched)."""
+    if batch_size < 1:
+        raise PoseshiftError(f"--batch-size must be at least 1, got {batch_size}")
+    return batch_size
+
+
+def resize_factor(width: int, height: int, size: tuple[int, int]) -> tuple[float, float]:
+    """Original pixels per input pixel, (x, y), of a ``width`` x ``height`` frame at ``size``."""
+    return width / size[0], height / size[1]
+
+
+def to_original_pixels(xy: torch.Tensor, factor: torch.Tensor | Sequence[float]) -> torch.Tensor:
+    """Keypoints (B, K, 2) in pixels of frames resized by ``resize_frame`` -> original pixels.
+
+    ``factor`` is ``resize_factor``, (2,) or per frame (B, 2). Integer coordinates are pixel
+    centres on both sides, as in the labels and in training (albumentations' Affine moves
+    labels with the very matrix that warps the image). cv2.resize puts the centre of output
+    pixel i on input pixel (i + 0.5) * f - 0.5, so that is the inverse; plain x * f (dividing
+    by the scale) is off by (f - 1) / 2 pixels, 0.5 px at scale 0.5. Results stay in
+    original-frame pixels, integers at pixel centres, the frame of DeepLabCut's labels and
+    .h5 files, so files exchanged with DeepLabCut need no conversion.
+    """
+    factor = torch.as_tensor(factor, dtype=xy.dtype, device=xy.device)
+    if factor.ndim == 2:
+        factor = factor[:, None, :]
+    return (xy + 0.5) * factor - 0.5
+
+
 def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` (W, H): area averaging when shrinking, bilinear when growing.
 
@@ -88,10 +127,8 @@ class FrameBatches:
         max_frames: int | None = None,
         pin_memory: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise PoseshiftError(f"batch size must be at least 1, got {batch_size}")
         self.path = Path(path)
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.size = size
         self.max_frames = max_frames
         self.pin_memory = pin_memory

@@ -1,9 +1,11 @@
 """DeepLabCut-compatible prediction files: columns scorer/bodyparts/coords (x, y, likelihood).
 
 The one owner of their names: ``<video stem><scorer>.h5`` (and ``.csv``,
-``_meta.pickle``), as DeepLabCut's ``find_analyzed_data`` looks them up. The default scorer
-is the one DeepLabCut derives (``predict.dlc_shuffle.dlc_scorer``); ``check_scorer`` vets a
-name given with ``--scorer``. Poses are float32, as DeepLabCut 3 writes them.
+``_meta.pickle``), as DeepLabCut's ``find_analyzed_data`` looks them up, of the record of
+what they were computed from (``.json``) and of the files made from them (``--export``,
+reliability). The default scorer is the one DeepLabCut derives
+(``predict.dlc_shuffle.dlc_scorer``); ``check_scorer`` vets a name given with ``--scorer``.
+Poses are float32, as DeepLabCut 3 writes them.
 """
 
 from __future__ import annotations
@@ -73,6 +75,28 @@ def write_poses(path: str | Path, frame: pd.DataFrame, csv: bool = True) -> Path
     return write_atomic(path, lambda tmp: frame.to_hdf(tmp, key=HDF_KEY, mode="w"))
 
 
+def export_paths(h5: str | Path) -> dict[str, Path]:
+    """The ``analyze --export`` files of ``h5``: ``.predictions.slp`` and ``.nwb``."""
+    h5 = Path(h5)
+    return {"slp": h5.with_suffix(".predictions.slp"), "nwb": h5.with_suffix(".nwb")}
+
+
+def reliability_path(h5: str | Path) -> Path:
+    """``<video><scorer>_reliability.csv`` next to ``<video><scorer>.h5``."""
+    h5 = Path(h5)
+    return h5.with_name(f"{h5.stem}_reliability.csv")
+
+
+def derived_paths(h5: str | Path) -> list[Path]:
+    """Every file poseshift makes from the poses in ``h5`` (never DeepLabCut's own files)."""
+    return [*export_paths(h5).values(), reliability_path(h5)]
+
+
+# Record keys naming what was made from the poses (``exports``: the --export formats,
+# ``reliability``: what its table was computed with), not what the poses came from.
+DERIVED = ("exports", "reliability")
+
+
 def source_path(h5: str | Path) -> Path:
     """``<video><scorer>.json``: what the poses in ``<video><scorer>.h5`` were computed from."""
     return Path(h5).with_suffix(".json")
@@ -89,18 +113,41 @@ def read_source(h5: str | Path) -> dict | None:
 
 def is_reusable(h5: str | Path, source: dict) -> bool:
     """``h5`` exists and was computed from exactly ``source`` (video, snapshot, options)."""
+    record = read_source(h5)
+    if record is None or not Path(h5).is_file():
+        return False
     # Through JSON, so that tuples compare equal to the lists the file holds.
-    return Path(h5).is_file() and read_source(h5) == json.loads(json.dumps(source))
+    origin = {key: value for key, value in record.items() if key not in DERIVED}
+    return origin == json.loads(json.dumps(source))
+
+
+def has_exports(h5: str | Path, names: Sequence[str]) -> bool:
+    """The record of ``h5`` lists these exports as made from its poses, and they exist."""
+    made = (read_source(h5) or {}).get("exports") or []
+    return all(name in made and export_paths(h5)[name].is_file() for name in names)
 
 
 def forget_source(h5: str | Path) -> None:
-    """Drop the record before rewriting outputs: a crash midway must not leave it matching."""
+    """Drop the record, and the files made from the poses, before rewriting outputs.
+
+    A crash midway must not leave the record matching, and no export or reliability table
+    may outlive the poses it was made from.
+    """
     source_path(h5).unlink(missing_ok=True)
+    for path in derived_paths(h5):
+        path.unlink(missing_ok=True)
 
 
 def record_source(h5: str | Path, source: dict) -> Path:
-    """Written after the .h5: a matching record means complete outputs of that source."""
+    """Written after the .h5 (and its exports): a matching record means complete outputs."""
     return write_json_atomic(source_path(h5), source)
+
+
+def note_derived(h5: str | Path, key: str, value: object) -> None:
+    """Add ``key`` (one of ``DERIVED``) to the record of the poses in ``h5``, if it has one."""
+    record = read_source(h5)
+    if record is not None:
+        record_source(h5, {**record, key: value})
 
 
 def check_outputs(

@@ -26,6 +26,7 @@ import numpy as np
 
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import atomic_path
+from poseshift.predict.outputs import export_paths
 
 EXPORTS = ("slp", "nwb")
 
@@ -60,10 +61,6 @@ def project_skeleton(project: str | Path, bodyparts: Sequence[str]) -> list[tupl
         return []
     pairs = read_config(Path(project)).get("skeleton") or []
     return [(str(a), str(b)) for a, b in pairs if a in bodyparts and b in bodyparts]
-
-
-def export_paths(h5: Path) -> dict[str, Path]:
-    return {"slp": h5.with_suffix(".predictions.slp"), "nwb": h5.with_suffix(".nwb")}
 
 
 def write_exports(record: PoseRecord, h5: Path, exports: Sequence[str]) -> list[Path]:

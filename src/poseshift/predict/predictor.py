@@ -22,14 +22,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poseshift.device import check_precision, inference_dtype, pick_device
+from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE
 from poseshift.models.posenet import PoseNet, read_snapshot
-from poseshift.predict.frames import resize_frame, scaled_size
+from poseshift.predict.frames import (
+    check_resize,
+    resize_factor,
+    resize_frame,
+    scaled_size,
+    to_original_pixels,
+)
 from poseshift.predict.int8 import CompiledQuantized, QuantizedPoseNet, check_int8
 from poseshift.run import RunDir
+
+
+def autocast_name(precision: str, device: torch.device) -> str:
+    """How poses are computed, as output records store it: "int8", a dtype, or "off"."""
+    return "int8" if precision == "int8" else dtype_name(inference_dtype(precision, device))
 
 
 class Predictor:
@@ -48,6 +59,7 @@ class Predictor:
         check_precision(precision, inference=True)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = inference_dtype(precision, self.device)
+        self.autocast = autocast_name(precision, self.device)
         if compile is None:  # measured on CPU only; on CUDA compile when asked
             compile = self.device.type == "cpu"
         # int8: the backbone is quantized per video (``predict.int8.calibrate_on_video``).
@@ -96,9 +108,7 @@ class Predictor:
         self, width: int, height: int, resize: tuple[int, int] | None = None
     ) -> tuple[int, int]:
         """(W, H) the network sees for a frame: ``resize`` if given, else the input scale."""
-        if resize:
-            return int(resize[0]), int(resize[1])
-        return scaled_size(width, height, self.input_scale)
+        return check_resize(resize) or scaled_size(width, height, self.input_scale)
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -142,19 +152,21 @@ class Predictor:
     def predict_batch(self, frames: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3) uint8 frames already at input size to (B, K, 3) poses on the device.
 
-        ``scale`` (2,) or (B, 2) maps input pixels back to original pixels. The uint8 frames
-        travel to the device (4x less than floats) and are normalized there.
+        ``scale`` (2,) or (B, 2) is the ``resize_factor`` of the frames, which
+        ``to_original_pixels`` undoes. The uint8 frames travel to the device (4x less than
+        floats) and are normalized there.
         """
         images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
         outputs = self.forward(self.model.normalize(images))
-        return self.codec.decode(outputs["scoremaps"], outputs["locref"], scale=scale)
+        poses = self.codec.decode(outputs["scoremaps"], outputs["locref"])
+        return torch.cat((to_original_pixels(poses[..., :2], scale), poses[..., 2:]), dim=-1)
 
     def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:
         """(N, K, 3) poses in original pixels for same-sized RGB uint8 frames of any size."""
         height, width = frames[0].shape[:2]
         size = self.input_size(width, height)
         batch = np.stack([resize_frame(f, size) for f in frames])
-        factor = torch.tensor((width / size[0], height / size[1]), device=self.device)
+        factor = torch.tensor(resize_factor(width, height, size), device=self.device)
         poses = self.predict_batch(torch.from_numpy(batch), factor)
         return poses.float().cpu().numpy()
 

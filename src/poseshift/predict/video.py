@@ -33,7 +33,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
+from poseshift.data.hdf import read_hdf_safely
+from poseshift.data.project import HDF_KEY
+from poseshift.device import check_precision, pick_device
 from poseshift.fsutil import check_output_dir, file_identity, write_atomic
 from poseshift.predict.dlc_shuffle import (
     dlc_net_type,
@@ -41,27 +43,36 @@ from poseshift.predict.dlc_shuffle import (
     project_naming,
     write_model_folder,
 )
-from poseshift.predict.frames import FrameBatches, VideoInfo, probe_video
+from poseshift.predict.frames import (
+    FrameBatches,
+    VideoInfo,
+    check_batch_size,
+    check_resize,
+    probe_video,
+    resize_factor,
+)
 from poseshift.predict.int8 import Agreement, calibrate_on_video, check_int8
 from poseshift.predict.outputs import (
     check_outputs,
     check_scorer,
     forget_source,
+    has_exports,
     is_reusable,
     meta_path,
+    note_derived,
     output_path,
     poses_frame,
+    read_source,
     record_source,
     write_poses,
 )
 from poseshift.predict.pose_formats import (
     PoseRecord,
-    export_paths,
     parse_exports,
     project_skeleton,
     write_exports,
 )
-from poseshift.predict.predictor import Predictor, run_predictor
+from poseshift.predict.predictor import Predictor, autocast_name, run_predictor
 from poseshift.run import RunDir
 from poseshift.spec import RunSpec, run_hash
 
@@ -97,7 +108,7 @@ def predict_video(
     """
     info = probe_video(video)
     size = predictor.input_size(info.width, info.height, resize)
-    factor = (info.width / size[0], info.height / size[1])
+    factor = resize_factor(info.width, info.height, size)
     scale = torch.tensor(factor, dtype=torch.float32, device=predictor.device)
     batches = FrameBatches(info.path, batch_size, size, max_frames, pin_memory=predictor.cuda)
     total = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
@@ -178,14 +189,14 @@ def analyze_videos(
     All videos are checked before the model loads (a bad file fails in seconds, writing
     nothing), the model loads once for all of them, and a video's existing output is reused
     (unless ``overwrite``) only when its record (``<video><scorer>.json``) shows the same
-    video file, snapshot file, run and options. A video with fewer decodable frames than its
-    container claims is analyzed up to the last good frame, with a warning.
+    video file, snapshot file, run and options. Exports always hold the poses beside them: the
+    record lists those made from its poses, new poses delete the old ones, and an export
+    missing beside reused poses is made from the .h5. A video with fewer decodable frames
+    than its container claims is analyzed up to the last good frame, with a warning.
     """
     run = RunDir(run_dir)
-    check_precision(precision, inference=True)
-    if precision == "int8":
-        check_int8(pick_device(device), compile is not False)
-    export = parse_exports(",".join(export))
+    # Every option is checked here, before any output is touched (forget_source below).
+    export = check_options(batch_size, resize, precision, device, compile, export)
     spec = run.spec()
     iteration = run.choose_snapshot(snapshot)
     bodyparts = run.bodyparts()
@@ -198,21 +209,26 @@ def analyze_videos(
     outputs = [output_path(info.path, name, dest) for info in infos]
     identity = run_hash(spec) + adapted  # recipe, and what an adapted run was adapted on
     check_outputs([i.path for i in infos], outputs, overwrite, identity)
-    dtype = inference_dtype(precision, pick_device(device))
     options = {  # what changes the poses (not batch size, not compilation)
         "run": identity,
         "snapshot": file_identity(run.snapshot_path(iteration)),
-        "autocast": "int8" if precision == "int8" else dtype_name(dtype),
+        "autocast": autocast_name(precision, pick_device(device)),
         "resize": list(resize) if resize else None,
     }
     sources = [{"video": file_identity(i.path), **options} for i in infos]
-    todo = [
-        (info, out, source)
-        for info, out, source in zip(infos, outputs, sources, strict=True)
-        if overwrite
-        or not is_reusable(out, source)
-        or not all(export_paths(out)[name].is_file() for name in export)
-    ]
+    todo, reused = [], []
+    for info, out, source in zip(infos, outputs, sources, strict=True):
+        if overwrite or not is_reusable(out, source):
+            todo.append((info, out, source))
+        elif not has_exports(out, export):  # the same poses: only the exports are made
+            reused.append((info, out))
+    skeleton = project_skeleton(spec.project, bodyparts) if export else []
+
+    def write_formats(info: VideoInfo, out: Path, poses: np.ndarray, names: list[str]) -> None:
+        size = (info.width, info.height)
+        record = PoseRecord(poses, bodyparts, skeleton, info.path, info.fps, size, name)
+        write_exports(record, out, names)
+
     # Cheap, and kept in step with the snapshot every time; an adapted run's name cannot be
     # derived from a shuffle, so it gets none.
     if naming is not None and not adapted:
@@ -224,6 +240,13 @@ def analyze_videos(
             bodyparts=bodyparts,
             snapshot=run.snapshot_path(iteration),
         )
+    for info, out in reused:
+        table = read_hdf_safely(out, HDF_KEY, what="analysis file")
+        poses = table.to_numpy(np.float32).reshape(len(table), len(bodyparts), 3)
+        made = (read_source(out) or {}).get("exports") or []
+        missing = [fmt for fmt in export if not has_exports(out, [fmt])]
+        write_formats(info, out, poses, missing)
+        note_derived(out, "exports", list(dict.fromkeys([*made, *missing])))
     if not todo:
         return outputs
     predictor = run_predictor(run, iteration, device=device, precision=precision, compile=compile)
@@ -256,15 +279,28 @@ def analyze_videos(
             lambda tmp, meta=meta: tmp.write_bytes(pickle.dumps(meta, pickle.HIGHEST_PROTOCOL)),  # type: ignore[misc]  # default-bound lambda
         )
         write_poses(out, poses_frame(name, bodyparts, result.poses))
-        if export:
-            record = PoseRecord(
-                result.poses, bodyparts, project_skeleton(spec.project, bodyparts),
-                info.path, info.fps, (info.width, info.height), name,
-            )  # fmt: skip
-            write_exports(record, out, export)
-        # The record goes last: it is what marks a video as analyzed from this source.
-        record_source(out, source)
+        write_formats(info, out, result.poses, export)
+        # The record goes last: it is what marks a video as analyzed from this source, and
+        # lists the exports made from these very poses (forget_source deleted older ones).
+        record_source(out, {**source, "exports": export})
     return outputs
+
+
+def check_options(
+    batch_size: int,
+    resize: tuple[int, int] | None,
+    precision: str,
+    device: str,
+    compile: bool | None,
+    export: Sequence[str],
+) -> list[str]:
+    """Refuse bad analysis options in one line before any work; return the export names."""
+    check_batch_size(batch_size)
+    check_resize(resize)
+    check_precision(precision, inference=True)
+    if precision == "int8":
+        check_int8(pick_device(device), compile is not False)
+    return parse_exports(",".join(export))
 
 
 def _metadata(

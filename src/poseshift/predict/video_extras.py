@@ -5,7 +5,8 @@
 ``poseshift.predict.adapt``), reused while the run, snapshot and video are the same, and is
 analyzed with it: the outputs carry the adapted run's scorer, so they never replace the
 plain analysis. With ``reliability`` each output gets its ``_reliability.csv``
-(``poseshift.predict.reliability``) unless it is current.
+(``poseshift.predict.reliability``, at the analysis' ``resize`` and precision) unless it is
+current.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from poseshift.predict.frames import probe_video
 from poseshift.predict.predictor import run_predictor
 from poseshift.predict.reliability import is_current, write_reliability
 from poseshift.predict.target_frames import TargetFrames, sha256_file
-from poseshift.predict.video import analyze_videos
+from poseshift.predict.video import analyze_videos, check_options
 from poseshift.run import RunDir
 
 
@@ -60,6 +61,9 @@ def analyze_with_extras(
     Every video is checked before any work. Returns the .h5 paths.
     """
     run = RunDir(run_dir)
+    # Bad options fail before an adapted run or any output is written.
+    precision, resize = analyze.get("precision", "auto"), analyze.get("resize")
+    check_options(batch_size, resize, precision, device, compile, analyze.get("export", ()))
     run.choose_snapshot(snapshot)
     paths = [probe_video(v).path for v in videos]
     if analyze.get("dest"):
@@ -82,9 +86,11 @@ def analyze_with_extras(
         h5s = analyze_videos(job_run.path, job_videos, compile=compile, **options)
         if reliability and not all(is_current(h5) for h5 in h5s):
             iteration = job_run.choose_snapshot(snapshot)
-            predictor = run_predictor(job_run, iteration, device=device, compile=compile)
+            predictor = run_predictor(
+                job_run, iteration, device=device, precision=precision, compile=compile
+            )
             for video, h5 in zip(job_videos, h5s, strict=True):
                 if not is_current(h5):
-                    write_reliability(predictor, video, h5, batch_size=batch_size)
+                    write_reliability(predictor, video, h5, batch_size=batch_size, resize=resize)
         outputs += h5s
     return outputs
