@@ -75,12 +75,13 @@ def test_metrics_json_schema_and_hand_check(trained: Path) -> None:
     import cv2
 
     image = dataset.load_image(i)
-    small = cv2.resize(image, (round(48 * 0.8), round(32 * 0.8)), interpolation=cv2.INTER_AREA)
+    small = np.zeros((32, 48, 3), np.uint8)  # black to a multiple of 16, as in training
+    small[:26, :38] = cv2.resize(image, (38, 26), interpolation=cv2.INTER_AREA)  # 0.8 x 48x32
     with torch.no_grad():
         out_maps = model(model.normalize(torch.from_numpy(small).permute(2, 0, 1)[None]))
     scores, locref = out_maps["scoremaps"][0], out_maps["locref"][0]
     w = scores.shape[-1]
-    fx, fy = 48 / small.shape[1], 32 / small.shape[0]
+    fx, fy = 48 / 38, 32 / 26  # the resize factor (the padding is below and right)
     for k in range(3):
         r, c = divmod(int(scores[k].argmax()), w)
         # Back through cv2.resize's pixel centres: input i is original (i + 0.5) * f - 0.5.

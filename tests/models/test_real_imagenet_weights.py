@@ -211,7 +211,7 @@ def test_malformed_tfjs_and_keras_descriptions_are_one_line(tmp_path: Path) -> N
     odd_dtype = _tfjs_copy(
         tmp_path / "b",
         lambda m: m["weightsManifest"][0]["weights"][0].update(
-            quantization={"dtype": "uint4", "scale": 1, "min": 0}
+            quantization={"dtype": "no_such_dtype", "scale": 1, "min": 0}
         ),
     )
     keras = tmp_path / "bad_config.h5"

@@ -79,3 +79,20 @@ def test_video_poses_come_back_unbiased(
     writer.release()
     poses = predict_video(predictor, path, batch_size=2, resize=resize).poses
     np.testing.assert_allclose(poses[:, 0, :2], np.tile(BLOB, (3, 1)), atol=0.05)
+
+
+def test_frames_reach_the_network_on_the_training_grid() -> None:
+    """TensorFlow-padded networks place their feature grid by each stride-2 layer's input
+    parity; training crops are multiples of 16, so a 40-row frame must be seen as those
+    40 rows over black up to 48 (as training pads), not as a 40-row input."""
+    from poseshift.models.posenet import build_posenet
+
+    torch.manual_seed(0)
+    model = build_posenet("mobilenetv2_035", 2, init="scratch")
+    assert model.origin.padding == "same"
+    predictor = Predictor(model, ScoremapCodec(model.stride), device="cpu", precision="fp32")
+    frame = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
+    canvas = np.zeros((48, 48, 3), np.uint8)
+    canvas[:40] = frame
+    poses = [predictor.predict_frames([f]) for f in (frame, canvas)]
+    np.testing.assert_allclose(poses[0], poses[1], atol=1e-4)

@@ -166,7 +166,8 @@ def test_resize_maps_predictions_back_to_video_pixels(
         run, [clip], batch_size=4, resize=(32, 24), dest=tmp_path, show_progress=False
     )
     model = load_posenet(RunDir(run).snapshot_path(6)).eval()
-    frame = cv2.resize(read_frames(clip)[3], (32, 24), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((32, 32, 3), np.uint8)  # black below, up to the stride (as in training)
+    frame[:24] = cv2.resize(read_frames(clip)[3], (32, 24), interpolation=cv2.INTER_AREA)
     with torch.no_grad():
         out = model(model.normalize(torch.from_numpy(frame).permute(2, 0, 1)[None]))
     expected = ScoremapCodec().decode(out["scoremaps"], out["locref"])[0]

@@ -235,8 +235,7 @@ def calibrate_on_video(
     model = predictor.model
 
     def normalized(batch: torch.Tensor) -> torch.Tensor:
-        images = model.normalize(_pad(batch, batch_size).permute(0, 3, 1, 2))
-        return images.contiguous(memory_format=predictor.memory_format)
+        return predictor.network_input(_pad(batch, batch_size))
 
     with torch.no_grad():
         predictor.use_quantized(quantize_posenet(model, [normalized(b) for b in calibrate]))

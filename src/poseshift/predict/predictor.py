@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.errors import PoseshiftError
+from poseshift.models.backbones import OUTPUT_STRIDE
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE
 from poseshift.models.posenet import PoseNet, read_snapshot
@@ -143,10 +145,25 @@ class Predictor:
 
     def warm_up(self, batch_size: int, size: tuple[int, int]) -> None:
         """Compile for (batch_size, size) now, so that timing and progress exclude it."""
-        shape = (batch_size, 3, size[1], size[0])
-        if self.network is not self.model and shape not in self._warm_shapes:
-            self.forward(torch.zeros(shape, device=self.device))
-            self._warm_shapes.add(shape)
+        frames = torch.zeros((batch_size, size[1], size[0], 3), dtype=torch.uint8)
+        images = self.network_input(frames)
+        if self.network is not self.model and images.shape not in self._warm_shapes:
+            self.forward(images)
+            self._warm_shapes.add(images.shape)
+
+    def network_input(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 frames as the network's normalized (B, 3, H', W') input on the
+        device, padded with black on the right and bottom to a multiple of the backbone stride.
+
+        Why: with TensorFlow "SAME" padding a stride-2 layer pads by its input's parity, which
+        places the feature grid; training crops are multiples of 16, so a 288x162 frame fed
+        as is would shift the grid (and every prediction) by 14 px. Top-left anchored: the
+        decoded coordinates need no change.
+        """
+        images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        height, width = images.shape[-2:]
+        images = F.pad(images, (0, -width % OUTPUT_STRIDE, 0, -height % OUTPUT_STRIDE))
+        return self.model.normalize(images).contiguous(memory_format=self.memory_format)
 
     @torch.inference_mode()
     def predict_batch(self, frames: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -156,8 +173,7 @@ class Predictor:
         ``to_original_pixels`` undoes. The uint8 frames travel to the device (4x less than
         floats) and are normalized there.
         """
-        images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        outputs = self.forward(self.model.normalize(images))
+        outputs = self.forward(self.network_input(frames))
         poses = self.codec.decode(outputs["scoremaps"], outputs["locref"])
         return torch.cat((to_original_pixels(poses[..., :2], scale), poses[..., 2:]), dim=-1)
 

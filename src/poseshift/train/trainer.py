@@ -32,6 +32,7 @@ from poseshift.device import autocast_dtype, device_name, dtype_name, pick_devic
 from poseshift.download import sha256_of
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
+from poseshift.models.backbones import OUTPUT_STRIDE
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
@@ -110,11 +111,11 @@ def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
 
 def training_size(config: TrainConfig, largest_frame: Sequence[int]) -> tuple[int, int]:
     """Crop (W, H): configured, or the largest (W, H) training frame scaled by the recipe's
-    global scale and rounded up to 16."""
+    global scale and rounded up to the backbone stride (as the predictor pads its input)."""
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
     width, height = (v * config.augment.global_scale for v in largest_frame)
-    return int(math.ceil(width / 16) * 16), int(math.ceil(height / 16) * 16)
+    return tuple(math.ceil(v / OUTPUT_STRIDE) * OUTPUT_STRIDE for v in (width, height))  # type: ignore[return-value]
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
