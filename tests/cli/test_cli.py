@@ -83,10 +83,7 @@ def test_train_keeps_the_presets_execution_unless_told(
 
     monkeypatch.setattr(trainer, "train", record)
     preset = tmp_path / "mine.yaml"
-    preset.write_text(
-        preset_path("fast").read_text()
-        + "\ndevice: cpu\ndevices: 2\n"
-    )
+    preset.write_text(preset_path("fast").read_text() + "\ndevice: cpu\ndevices: 2\n")
     base = ["train", str(tiny_project), "--backbone", "mobilenetv2_035", "--out"]
     for out, extra in [("a", []), ("b", ["--devices", "1"])]:
         result = runner.invoke(app, [*base, str(tmp_path / out), "--preset", str(preset), *extra])

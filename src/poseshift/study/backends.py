@@ -36,10 +36,13 @@ def evaluate_planned(run_dir: str | Path, evaluation: EvalSpec) -> None:
     from poseshift.evaluate.adapted import evaluate_adapted
     from poseshift.evaluate.evaluate import evaluate_run
 
-    scale = {"scale_pair": evaluation.scale_pair, "scale_file": evaluation.scale_file}
-    evaluate_run(run_dir, snapshots=evaluation.snapshots, plot=evaluation.plot, **scale)
+    pair, file = evaluation.scale_pair, evaluation.scale_file
+    evaluate_run(
+        run_dir, snapshots=evaluation.snapshots, plot=evaluation.plot, scale_pair=pair,
+        scale_file=file,
+    )  # fmt: skip
     if evaluation.adapted:
-        evaluate_adapted(run_dir, **scale)
+        evaluate_adapted(run_dir, scale_pair=pair, scale_file=file)
 
 
 def run_one(

@@ -164,10 +164,10 @@ def _restore(state: dict, model, optimizer) -> int:
 
 
 def _resume_hint(run: RunDir) -> str:
-    path = run.checkpoint
-    if not path.exists():
+    state = _read_checkpoint(run.checkpoint)
+    if state is None:
         return "no checkpoint was written yet: running the same command again starts over"
-    iteration = _read_checkpoint(path)["iteration"]
+    iteration = state["iteration"]
     return f"running the same command again resumes from the checkpoint at iteration {iteration}"
 
 
