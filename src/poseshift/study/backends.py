@@ -38,9 +38,12 @@ def evaluate_planned(run_dir: str | Path, evaluation: EvalSpec) -> None:
 
     pair, file = evaluation.scale_pair, evaluation.scale_file
     evaluate_run(
-        run_dir, snapshots=evaluation.snapshots, plot=evaluation.plot, scale_pair=pair,
+        run_dir,
+        snapshots=evaluation.snapshots,
+        plot=evaluation.plot,
+        scale_pair=pair,
         scale_file=file,
-    )  # fmt: skip
+    )
     if evaluation.adapted:
         evaluate_adapted(run_dir, scale_pair=pair, scale_file=file)
 
