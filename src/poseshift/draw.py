@@ -36,7 +36,7 @@ COLUMNS = 4
 
 def project_style(project: str | Path) -> dict:
     """Drawing settings from the project's config.yaml (defaults where it is missing)."""
-    from poseshift.data.project import read_config
+    from poseshift.data.project_config import read_config, read_skeleton
 
     style = dict(DEFAULT_STYLE)
     if not (Path(project) / "config.yaml").is_file():
@@ -46,8 +46,10 @@ def project_style(project: str | Path) -> dict:
             stacklevel=2,
         )
         return style
-    config = read_config(Path(project))
+    config_path = Path(project) / "config.yaml"
+    config = read_config(Path(project))  # checks pcutoff and dotsize
     style.update({k: config[k] for k in DEFAULT_STYLE if config.get(k) not in (None, "")})
+    style["skeleton"] = read_skeleton(config, config["bodyparts"], config_path)
     return style
 
 

@@ -118,6 +118,22 @@ def test_a_leftover_batch_counts_by_its_frames(run: Path) -> None:
         torch.testing.assert_close(var, first[17][1], rtol=1e-5, atol=1e-6)
 
 
+def test_frames_are_padded_to_the_stride_as_at_inference(run: Path) -> None:
+    """AdaBN sees what prediction sees: 50x37 frames padded black to 64x48 (a TF-padded
+    network's feature grid depends on it), so frames padded beforehand adapt identically."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (37, 50, 3), np.uint8) for _ in range(6)]
+    padded = [np.pad(f, ((0, 11), (0, 14), (0, 0))) for f in frames]
+    statistics = []
+    for batch in (frames, padded):
+        model = read_snapshot(RunDir(run).snapshot_path(6)).model
+        adapt_batchnorm(model, batch, input_scale=1.0, batch_size=6)
+        statistics.append([(b.running_mean, b.running_var) for b in batchnorm_layers(model)])
+    for (mean, var), (padded_mean, padded_var) in zip(*statistics, strict=True):
+        torch.testing.assert_close(mean, padded_mean)
+        torch.testing.assert_close(var, padded_var)
+
+
 def test_frames_failing_part_way_leave_the_network_as_it_was(run: Path, clip: Path) -> None:
     model = read_snapshot(RunDir(run).snapshot_path(6)).model
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -2,7 +2,9 @@
 
 Checked: the file exists and is a YAML mapping; ``scorer`` is a plain name (it names the
 CollectedData files); ``bodyparts`` is a non-empty list of distinct names; ``skeleton``
-pairs name bodyparts; ``TrainingFraction`` is a list of numbers strictly between 0 and 1. A
+pairs name bodyparts; ``TrainingFraction`` is a list of numbers strictly between 0 and 1;
+``pcutoff`` (where set) is a likelihood from 0 to 1 and ``dotsize`` a whole number of pixels,
+so that evaluation and labeled videos read one checked value. A
 single number (``TrainingFraction: 0.95``) is read as the list ``[0.95]``: it can only mean
 that, and hand-written configs often have it (DeepLabCut itself would fail on it later).
 """
@@ -50,6 +52,7 @@ def read_config(project: Path) -> dict:
     _check_bodyparts(config, config_path)
     if "TrainingFraction" in config:
         config["TrainingFraction"] = _training_fractions(config["TrainingFraction"], config_path)
+    _check_drawing(config, config_path)
     # DeepLabCut's examples ship a placeholder project_path: the folder itself is the truth.
     config["project_path"] = str(project.resolve())
     return config
@@ -87,6 +90,28 @@ def _check_bodyparts(config: dict, config_path: Path) -> None:
         )
 
 
+def _check_drawing(config: dict, config_path: Path) -> None:
+    """``pcutoff`` as a float in 0..1 and ``dotsize`` as an int >= 1, where they are set."""
+    pcutoff, dotsize = config.get("pcutoff"), config.get("dotsize")
+    if pcutoff not in (None, ""):
+        if not _is_number(pcutoff) or not 0 <= pcutoff <= 1:
+            raise PoseshiftError(
+                f"{config_path}: pcutoff {pcutoff!r} is not a likelihood; "
+                "set it to a number from 0 to 1"
+            )
+        config["pcutoff"] = float(pcutoff)
+    if dotsize not in (None, ""):
+        if not _is_number(dotsize) or dotsize != int(dotsize) or dotsize < 1:
+            raise PoseshiftError(
+                f"{config_path}: dotsize {dotsize!r} must be a whole number of pixels >= 1"
+            )
+        config["dotsize"] = int(dotsize)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _training_fractions(value: object, config_path: Path) -> list[float]:
     """``TrainingFraction`` as a checked list of floats."""
     fractions = [value] if isinstance(value, numbers.Real) else value
@@ -96,11 +121,7 @@ def _training_fractions(value: object, config_path: Path) -> list[float]:
             f"got {value!r}"
         )
     for fraction in fractions:
-        if (
-            not isinstance(fraction, numbers.Real)
-            or isinstance(fraction, bool)
-            or not 0 < float(fraction) < 1
-        ):
+        if not _is_number(fraction) or not 0 < float(fraction) < 1:
             raise PoseshiftError(
                 f"{config_path}: TrainingFraction {fraction!r} must be a number strictly "
                 "between 0 and 1 (0.95 trains on 95 % of the frames)"

@@ -64,16 +64,10 @@ def scale_pair_for(
 
 
 def project_pcutoff(dataset: PoseDataset) -> float:
-    """config.yaml's ``pcutoff``, DeepLabCut's 0.6 when unset (0, keeping all, is honoured)."""
+    """config.yaml's ``pcutoff`` (checked by ``read_config``), DeepLabCut's 0.6 when unset; 0,
+    keeping all, is honoured."""
     value = dataset.config.get("pcutoff")
-    if value is None or value == "":
-        return cast(float, DEFAULT_STYLE["pcutoff"])
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    raise PoseshiftError(
-        f"{dataset.root / 'config.yaml'}: pcutoff {value!r} is not a likelihood; "
-        "set it to a number from 0 to 1"
-    )
+    return cast(float, DEFAULT_STYLE["pcutoff"]) if value in (None, "") else float(value)
 
 
 def labels_hash(dataset: PoseDataset, rows: np.ndarray) -> str:

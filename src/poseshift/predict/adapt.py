@@ -3,12 +3,12 @@
 AdaBN (Li et al. 2016; Schneider et al., NeurIPS 2020, "Improving robustness against common
 corruptions by covariate shift adaptation"): a network's BatchNorm layers normalize with the
 mean and variance of its training data; on a new animal, scene or camera those statistics
-are off. ``adapt_batchnorm`` runs the network on unlabeled target frames (resized exactly as
-at inference) and replaces every BatchNorm layer's running mean and variance by those of its
-inputs over all target frames together (each batch weighted by its size, so a leftover
-batch of one frame counts as one frame); with ``prior`` N > 0 it keeps a share N / (N + n) of
-the stored statistics for n target frames (Schneider et al.'s source prior). No weight
-changes.
+are off. ``adapt_batchnorm`` runs the network on unlabeled target frames (resized and padded
+exactly as at inference, ``predictor.network_input``) and replaces every BatchNorm layer's
+running mean and variance by those of its inputs over all target frames together (each
+batch weighted by its size, so a leftover batch of one frame counts as one frame); with
+``prior`` N > 0 it keeps a share N / (N + n) of the stored statistics for n target frames
+(Schneider et al.'s source prior). No weight changes.
 
 What happens where there is nothing sensible to adapt:
 
@@ -41,6 +41,7 @@ from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import get_backbone
 from poseshift.models.posenet import PoseNet, read_snapshot, save_posenet
 from poseshift.predict.frames import resize_frame, scaled_size
+from poseshift.predict.predictor import network_input
 from poseshift.predict.target_frames import TargetFrames, sha256_file
 from poseshift.run import RunDir
 from poseshift.spec import batchnorm_mode
@@ -121,8 +122,7 @@ def adapt_batchnorm(
     count = 0
 
     def run(batch: list[np.ndarray]) -> None:
-        images = torch.from_numpy(np.stack(batch)).to(device).permute(0, 3, 1, 2)
-        model(model.normalize(images))
+        model(network_input(model, torch.from_numpy(np.stack(batch)).to(device)))
 
     try:
         for frame in frames:

@@ -47,6 +47,12 @@ def label_video(
     """
     run_dir = Path(run_dir)
     info = probe_video(video)
+    # The style (config.yaml checked) and --pcutoff before any analysis starts.
+    project = run_dir if (run_dir / "config.yaml").is_file() else RunDir(run_dir).spec().project
+    style = project_style(project)
+    cutoff = style["pcutoff"] if pcutoff is None else pcutoff
+    if not 0 <= cutoff <= 1:
+        raise PoseshiftError(f"--pcutoff {cutoff}: give a likelihood from 0 to 1")
     if poses is None:
         [h5] = analyze_videos(
             run_dir,
@@ -64,9 +70,6 @@ def label_video(
     else:
         h5 = Path(poses)
         out = Path(dest or h5.parent) / f"{h5.stem}_labeled.mp4"
-    project = run_dir if (run_dir / "config.yaml").is_file() else RunDir(run_dir).spec().project
-    style = project_style(project)
-    cutoff = style["pcutoff"] if pcutoff is None else pcutoff
     bodyparts, table = read_poses(h5)
     edges = [
         (bodyparts.index(a), bodyparts.index(b))

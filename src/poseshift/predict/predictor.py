@@ -152,18 +152,9 @@ class Predictor:
             self._warm_shapes.add(images.shape)
 
     def network_input(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, 3) uint8 frames as the network's normalized (B, 3, H', W') input on the
-        device, padded with black on the right and bottom to a multiple of the backbone stride.
-
-        Why: with TensorFlow "SAME" padding a stride-2 layer pads by its input's parity, which
-        places the feature grid; training crops are multiples of 16, so a 288x162 frame fed
-        as is would shift the grid (and every prediction) by 14 px. Top-left anchored: the
-        decoded coordinates need no change.
-        """
-        images = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        height, width = images.shape[-2:]
-        images = F.pad(images, (0, -width % OUTPUT_STRIDE, 0, -height % OUTPUT_STRIDE))
-        return self.model.normalize(images).contiguous(memory_format=self.memory_format)
+        """(B, H, W, 3) uint8 frames as the network's input on the device (``network_input``)."""
+        images = network_input(self.model, frames.to(self.device, non_blocking=True))
+        return images.contiguous(memory_format=self.memory_format)
 
     @torch.inference_mode()
     def predict_batch(self, frames: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -185,6 +176,21 @@ class Predictor:
         factor = torch.tensor(resize_factor(width, height, size), device=self.device)
         poses = self.predict_batch(torch.from_numpy(batch), factor)
         return poses.float().cpu().numpy()
+
+
+def network_input(model: PoseNet, frames: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 frames as ``model``'s normalized (B, 3, H', W') input, padded with
+    black on the right and bottom to a multiple of the backbone stride.
+
+    Why: with TensorFlow "SAME" padding a stride-2 layer pads by its input's parity, which
+    places the feature grid; training crops are multiples of 16, so a 288x162 frame fed as is
+    would shift the grid (and every prediction) by 14 px. Top-left anchored: the decoded
+    coordinates need no change. Prediction and AdaBN both feed networks through here.
+    """
+    images = frames.permute(0, 3, 1, 2)
+    height, width = images.shape[-2:]
+    images = F.pad(images, (0, -width % OUTPUT_STRIDE, 0, -height % OUTPUT_STRIDE))
+    return model.normalize(images)
 
 
 def run_predictor(
