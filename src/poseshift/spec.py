@@ -40,6 +40,12 @@ class AugmentConfig:
     brightness_contrast_p: float = 0.0
     fliplr: bool = False
     symmetric_pairs: list[list[str]] = field(default_factory=list)
+    # "fixed": every sample on one canvas (``crop``, else the largest frame x global_scale),
+    # padded or cropped to it; "per_image": each image at its own scaled size, padded to the
+    # stride (and, in batches > 1, to the batch's largest), never cropped, as DeepLabCut-TF
+    # trained at batch 1 (docs/protocol.md, row 15): no content cut away and, at batch 1, no
+    # BatchNorm statistics or loss cells over a canvas's padding.
+    canvas: Literal["fixed", "per_image"] = "fixed"
     crop: tuple[int, int] | None = None  # (W, H) of training crops; None: whole scaled image
     # "uniform": anywhere; "keypoints": around a labeled keypoint; "hybrid": half and half
     # (DeepLabCut 3's default idea: few crops without the animal).
@@ -269,6 +275,12 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
             "pairs of two bodyparts",
         ),
         ("augment.crop", a.crop, a.crop is None or min(a.crop) >= 16, "[W, H], each >= 16"),
+        (
+            "augment.canvas",
+            a.canvas,
+            a.canvas == "fixed" or a.crop is None,
+            f"fixed with a crop {list(a.crop or [])} (per_image trains on whole scaled images)",
+        ),
         ("augment.crop_max_shift", a.crop_max_shift, 0 <= a.crop_max_shift <= 0.5, "in [0, 0.5]"),
         ("augment.crop_pad_p", a.crop_pad_p, 0 <= a.crop_pad_p <= 1, probability),
         ("augment.crop_pad", a.crop_pad, 0 <= a.crop_pad < 0.5, "in [0, 0.5)"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from poseshift.data.augment import ABSENT, Augmenter
+from poseshift.data.loader import pad_collate
 from poseshift.errors import PoseshiftError
 from poseshift.models.codec import ScoremapCodec
 from poseshift.spec import AugmentConfig
@@ -186,3 +187,36 @@ def test_covering_drops_about_two_percent_of_pixels_in_blocks() -> None:
                 > 1
             )
     assert 0.01 < np.mean(dropped) < 0.03
+
+
+def test_per_image_samples_are_the_whole_scaled_image_padded_to_the_stride() -> None:
+    """``canvas: per_image`` (the paper presets): no content is cut and the only padding is up
+    to the next multiple of 16, on the right and bottom, as the predictor pads frames."""
+    config = AugmentConfig(rotation_p=0.0, motion_blur_p=0.0, canvas="per_image")
+    augment = Augmenter(config, None, ["a", "b", "c"], stride=16)
+    image, keypoints = marked_image()
+    sizes = set()
+    for seed in range(20):
+        out, moved, scale = augment(image, keypoints, np.random.default_rng(seed))
+        height, width = out.shape[:2]
+        assert height % 16 == 0 and width % 16 == 0
+        content = np.argwhere(out.max(axis=2) > 0)  # the dark image is 20, padding 0
+        assert content.min(axis=0).tolist() == [0, 0]
+        bottom, right = content.max(axis=0) + 1
+        assert right == round(160 * scale) and abs(bottom - 120 * scale) <= 1
+        assert height - 16 < bottom <= height and width - 16 < right <= width
+        assert (moved != ABSENT).all()  # nothing leaves the sample
+        for k, (x, y) in enumerate(moved):
+            assert np.argmax(out[round(y), round(x)]) == np.argmax(COLOURS[k]), (seed, k)
+        sizes.add((width, height))
+    assert len(sizes) > 2  # the scale jitter makes sizes differ
+
+
+def test_batches_of_differently_sized_samples_are_padded_to_the_largest() -> None:
+    small = (torch.full((32, 48, 3), 7, dtype=torch.uint8), torch.ones(3, 2), torch.tensor(0.5))
+    large = (torch.full((64, 32, 3), 9, dtype=torch.uint8), torch.zeros(3, 2), torch.tensor(1.0))
+    images, keypoints, scales = pad_collate([small, large])
+    assert images.shape == (2, 64, 48, 3) and images.dtype == torch.uint8
+    assert (images[0, :32, :48] == 7).all() and (images[0, 32:] == 0).all()
+    assert (images[1, :, :32] == 9).all() and (images[1, :, 32:] == 0).all()
+    assert keypoints.shape == (2, 3, 2) and scales.tolist() == [0.5, 1.0]

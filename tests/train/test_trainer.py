@@ -181,6 +181,7 @@ def test_presets_load_and_follow_the_paper() -> None:
     # DeepLabCut 2.0's loader: scale jitter only; a scoremap disc of 17 original pixels
     assert paper.augment.rotation_p == paper.augment.motion_blur_p == 0.0
     assert paper.augment.scale_jitter == (0.5, 1.25) and paper.pos_dist_units == "image"
+    assert paper.augment.canvas == "per_image"  # whole scaled images, DeepLabCut-TF's inputs
     assert paper.momentum == 0.9
     long = resolve_settings("paper-long")[0]
     assert long.batchnorm == paper.batchnorm and long.weight_decay == 0.0
@@ -245,6 +246,37 @@ def test_per_image_batchnorm_trains_as_batch_one_and_predicts_image_by_image(
         batched = model(images)["scoremaps"]
         alone = torch.cat([model(images[i : i + 1])["scoremaps"] for i in range(3)])
     torch.testing.assert_close(batched, alone, rtol=1e-3, atol=5e-4)
+
+
+def test_per_image_canvas_trains_on_whole_scaled_images(
+    tiny_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """canvas per_image (batch 1, as the paper presets): whole scaled images padded to the
+    stride; a crop with it is refused, and --crop asks for a fixed canvas."""
+    import poseshift.data.loader as loader
+
+    shapes: list[tuple[int, ...]] = []
+    collate = loader.pad_collate
+
+    def recording(samples):
+        batch = collate(samples)
+        shapes.append(tuple(batch[0].shape))
+        return batch
+
+    monkeypatch.setattr(loader, "pad_collate", recording)
+    augment = dataclasses.replace(TINY.augment, crop=None, canvas="per_image")
+    recipe = dataclasses.replace(TINY, augment=augment, snapshots=[6], batch_size=1)
+    train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
+    assert len(shapes) == 6 and len(set(shapes)) > 1  # the scale jitter varies the size
+    largest = [round(v * 0.8 * 1.25) for v in (32, 48)]  # tiny frames are 48x32
+    for _, height, width, _ in shapes:
+        assert height % 16 == 0 and width % 16 == 0
+        assert height < largest[0] + 16 and width < largest[1] + 16
+    cropped = dataclasses.replace(recipe, augment=dataclasses.replace(augment, crop=(32, 32)))
+    with pytest.raises(PoseshiftError, match=r"augment\.canvas must be fixed with a crop"):
+        train(spec_for(tiny_project, train=cropped), tmp_path / "crop", show_progress=False)
+    config, _ = resolve_settings("paper", {"augment": {"crop": (64, 48), "canvas": "fixed"}})
+    assert config.augment.canvas == "fixed" and config.augment.rotation_p == 0.0
 
 
 @pytest.mark.parametrize("test_scale", [None, 1.0])

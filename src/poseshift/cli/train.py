@@ -35,7 +35,9 @@ def train(
     preset: str = typer.Option("paper", help="paper, paper-long, fast, or a YAML file."),
     iters: int | None = typer.Option(None, help="Override the preset's iterations."),
     batch_size: int | None = typer.Option(None, help="Override the preset's batch size."),
-    crop: str | None = typer.Option(None, help="Training crop WxH (default: whole image)."),
+    crop: str | None = typer.Option(
+        None, help="Training crops WxH on a fixed canvas (default: the preset's canvas)."
+    ),
     device: str | None = typer.Option(
         None, help="auto, cpu, cuda, cuda:1 ... (default: the preset's, else auto)"
     ),
@@ -60,7 +62,7 @@ def train(
         "device": device,
         "devices": devices,
         "num_workers": workers,
-        "augment": {"crop": parse_size(crop)} if crop else None,
+        "augment": {"crop": parse_size(crop), "canvas": "fixed"} if crop else None,
     }
     config, execution = resolve_settings(preset, overrides, where="train options")
     execution = dataclasses.replace(execution, devices=world_size(execution.devices))

@@ -1,8 +1,9 @@
 """Training augmentation (albumentations) that keeps keypoints on the pixels they mark.
 
 DeepLabCut's defaults: the image is scaled by ``global_scale`` times a random jitter (the same
-factor for both axes), rotated now and then, motion-blurred, and cropped or padded to the
-training size; an optional left-right flip swaps symmetric bodyparts. DeepLabCut 2.2's
+factor for both axes), rotated now and then, motion-blurred, and cropped or padded to a
+fixed training canvas, or (batch 1, ``canvas: per_image``) kept at its own scaled size as
+DeepLabCut-TF trained; an optional left-right flip swaps symmetric bodyparts. DeepLabCut 2.2's
 ``imgaug`` pipeline also crops or pads each side by up to 15 %, warps elastically and drops
 coarse pixel blocks (``crop_pad_p``, ``elastic_p``, ``covering_p``; off unless asked). Crops
 are keypoint-aware as in DeepLabCut 3: half of them (``hybrid``) are placed around a labeled
@@ -20,6 +21,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from poseshift.data.images import resize_frame
 from poseshift.errors import PoseshiftError
 from poseshift.spec import AugmentConfig
 
@@ -42,7 +44,7 @@ ABSENT = -1e4  # position of a labeled keypoint that left the crop
 
 
 class Sample(NamedTuple):
-    image: np.ndarray  # (H, W, 3) uint8 at the training size
+    image: np.ndarray  # (H, W, 3) uint8: the canvas, or the scaled image padded to the stride
     keypoints: np.ndarray  # (K, 2) float32 in its pixels; NaN unlabeled, ABSENT out of crop
     scale: float  # the size factor applied (global_scale x jitter): original -> input pixels
 
@@ -99,21 +101,43 @@ class CoarseDropout(A.ImageOnlyTransform):
 
 
 class Augmenter:
-    """Callable ``(image, keypoints, rng) -> Sample`` at a fixed output size."""
+    """Callable ``(image, keypoints, rng) -> Sample``.
+
+    ``size`` (W, H) is a fixed canvas: every sample is padded or cropped to it. ``size=None``
+    (``augment.canvas: per_image``, batch 1): each image keeps its own scaled size, as in
+    DeepLabCut-TF, padded with black on the right and bottom to a multiple of ``stride`` only
+    (as the predictor pads its input), and never cropped.
+    """
 
     def __init__(
-        self, config: AugmentConfig, size: tuple[int, int], bodyparts: Sequence[str]
+        self,
+        config: AugmentConfig,
+        size: tuple[int, int] | None,
+        bodyparts: Sequence[str],
+        *,
+        stride: int = 16,
     ) -> None:
-        width, height = size
         low, high = config.scale_jitter
         self.config = config
         self.size = size
+        self.scale_range = (config.global_scale * low, config.global_scale * high)
         self.flip_order = flip_permutation(bodyparts, config.symmetric_pairs)
         if not 0.0 <= config.crop_max_shift <= 0.5:
             raise PoseshiftError(
                 f"augment.crop_max_shift: {config.crop_max_shift} must be between 0 and 0.5"
             )
         border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0}
+        if size is None:
+            pad = A.PadIfNeeded(
+                min_height=None,
+                min_width=None,
+                pad_height_divisor=stride,
+                pad_width_divisor=stride,
+                position="top_left",
+                **border,
+            )
+        else:
+            pad = A.PadIfNeeded(min_height=size[1], min_width=size[0], **border)
         self.geometry = A.Compose(
             [
                 # keep_size: the crop or pad is resized back, jittering scale and aspect ratio
@@ -125,15 +149,11 @@ class Augmenter:
                     p=config.crop_pad_p,
                     **border,
                 ),
-                A.Affine(
-                    scale=(config.global_scale * low, config.global_scale * high),
-                    keep_ratio=True,
-                    p=1.0,
-                    **border,
-                ),
+                # Per image the image is scaled before (``_scale_whole``), changing its size.
+                A.Affine(scale=self.scale_range, keep_ratio=True, p=size is not None, **border),
                 A.Affine(rotate=(-config.rotation, config.rotation), p=config.rotation_p, **border),
                 ElasticTransformation((0.0, 40.0), sigma=5.0, p=config.elastic_p),
-                A.PadIfNeeded(min_height=height, min_width=width, **border),
+                pad,
             ],
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
             seed=0,
@@ -161,10 +181,15 @@ class Augmenter:
         # One generator per sample makes augmentation reproducible and resumable.
         self.geometry.set_random_seed(int(rng.integers(2**31)))
         self.photometric.set_random_seed(int(rng.integers(2**31)))
+        if self.size is None:
+            image, points, scale = self._scale_whole(image, points, rng)
         out = self.geometry(image=image, keypoints=points)
         moved = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
-        left, top = self._crop_origin(out["image"].shape, moved, labeled, rng)
-        width, height = self.size
+        if self.size is None:
+            (height, width), left, top = out["image"].shape[:2], 0, 0
+        else:
+            left, top = self._crop_origin(out["image"].shape, moved, labeled, rng)
+            width, height = self.size
         cropped = out["image"][top : top + height, left : left + width]
         moved = moved - np.array([left, top], np.float32)
         inside = (moved[:, 0] >= 0) & (moved[:, 1] >= 0)
@@ -174,8 +199,21 @@ class Augmenter:
         # keypoints never labeled stay NaN and contribute nothing.
         moved[labeled & ~inside] = ABSENT
         moved[~labeled] = np.nan
-        scale = next(p["scale"]["x"] for name, p in out["applied_transforms"] if name == "Affine")
+        if self.size is not None:
+            applied = out["applied_transforms"]
+            scale = next(p["scale"]["x"] for name, p in applied if name == "Affine")
         return Sample(self.photometric(image=cropped)["image"], moved, float(scale))
+
+    def _scale_whole(
+        self, image: np.ndarray, points: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The whole image resized by a random factor, as prediction resizes frames
+        (``resize_frame``); keypoints follow the pixel centres: (x + 0.5) f - 0.5."""
+        height, width = image.shape[:2]
+        factor = rng.uniform(*self.scale_range)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        moved = (points + 0.5) * (np.array(size) / (width, height)) - 0.5
+        return resize_frame(image, size), moved.astype(np.float32), size[0] / width
 
     def _crop_origin(
         self,
@@ -185,6 +223,7 @@ class Augmenter:
         rng: np.random.Generator,
     ) -> tuple[int, int]:
         """Top-left corner of the crop in the (padded) transformed image."""
+        assert self.size is not None  # only fixed canvases are cropped
         width, height = self.size
         room = np.array([shape[1] - width, shape[0] - height])
         on_image = labeled & (points >= 0).all(axis=1) & (points < shape[1::-1]).all(axis=1)

@@ -10,12 +10,15 @@ brought there here, or refused in one line:
 * 32-bit integer and float images have no agreed range: refused;
 * a truncated or corrupt file is refused (the whole image is decoded, so it fails here and
   not in the middle of training).
+
+``resize_frame`` is the one resampling of frames, for training and prediction alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -56,3 +59,16 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height), decoding the whole file to catch truncation."""
     image = read_image(path)
     return image.shape[1], image.shape[0]
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (W, H): area averaging when shrinking, bilinear when growing.
+
+    Every prediction path (video frames, labeled images) and training's per-image scaling
+    resize through here, so a network trains on the resampling it is run on.
+    """
+    height, width = frame.shape[:2]
+    if (width, height) == tuple(size):
+        return frame
+    shrink = size[0] * size[1] < width * height
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

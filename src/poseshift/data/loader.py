@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from poseshift.data.augment import Augmenter
@@ -120,8 +121,22 @@ def training_loader(
         drop_last=False,
         persistent_workers=False,
         prefetch_factor=4 if num_workers else None,
+        collate_fn=pad_collate,
         worker_init_fn=_ignore_ctrl_c,
     )
+
+
+def pad_collate(
+    samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack samples into (images, keypoints, scales). Images of different sizes (``canvas:
+    per_image`` in batches > 1) are padded with black on the right and bottom to the batch's
+    largest; the keypoints, in top-left-anchored pixels, need no change."""
+    images, keypoints, scales = zip(*samples, strict=True)
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    padded = [F.pad(i, (0, 0, 0, width - i.shape[1], 0, height - i.shape[0])) for i in images]
+    return torch.stack(padded), torch.stack(keypoints), torch.stack(scales)
 
 
 def _ignore_ctrl_c(_worker_id: int) -> None:

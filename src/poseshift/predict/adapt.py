@@ -36,11 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from poseshift.data.images import resize_frame
 from poseshift.device import pick_device
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import get_backbone
 from poseshift.models.posenet import PoseNet, read_snapshot, save_posenet
-from poseshift.predict.frames import resize_frame, scaled_size
+from poseshift.predict.frames import scaled_size
 from poseshift.predict.predictor import network_input
 from poseshift.predict.target_frames import TargetFrames, sha256_file
 from poseshift.run import RunDir

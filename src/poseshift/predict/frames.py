@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
+from poseshift.data.images import resize_frame
 from poseshift.errors import PoseshiftError
 
 _END = object()
@@ -98,18 +98,6 @@ def to_original_pixels(xy: torch.Tensor, factor: torch.Tensor | Sequence[float])
     if factor.ndim == 2:
         factor = factor[:, None, :]
     return (xy + 0.5) * factor - 0.5
-
-
-def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to ``size`` (W, H): area averaging when shrinking, bilinear when growing.
-
-    Every prediction path (video frames, labeled images) resizes through here.
-    """
-    height, width = frame.shape[:2]
-    if (width, height) == tuple(size):
-        return frame
-    shrink = size[0] * size[1] < width * height
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 class FrameBatches:

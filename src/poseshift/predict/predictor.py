@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from poseshift.data.images import resize_frame
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import OUTPUT_STRIDE
@@ -32,7 +33,6 @@ from poseshift.models.posenet import PoseNet, read_snapshot
 from poseshift.predict.frames import (
     check_resize,
     resize_factor,
-    resize_frame,
     scaled_size,
     to_original_pixels,
 )

@@ -10,7 +10,7 @@ import torch
 
 from poseshift.spec import TrainConfig
 from poseshift.study.plan import Plan, PlannedRun
-from poseshift.train.trainer import training_size
+from poseshift.train.trainer import typical_input_size
 
 HORSE30_SIZE = (288, 162)  # (W, H) of most Horse-30 frames: a project that is not there yet
 
@@ -39,7 +39,7 @@ def seconds_per_iteration(
 
     model = build_posenet(backbone, num_keypoints, init="scratch").to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    width, height = training_size(config, frame_size)
+    width, height = typical_input_size(config, frame_size)
     images = torch.randn(config.batch_size, 3, height, width, device=device)
     timings = []
     for _ in range(steps + 1):
@@ -79,7 +79,7 @@ def estimate(
                 "runs": len(members),
                 "iterations": iterations,
                 "batch": config.batch_size,
-                "input": "x".join(map(str, training_size(config, frame_size))),
+                "input": "x".join(map(str, typical_input_size(config, frame_size))),
                 "s_per_iteration": per_iteration,
                 "hours": per_iteration * iterations / 3600 if per_iteration else None,
             }

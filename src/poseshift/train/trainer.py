@@ -110,12 +110,24 @@ def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
 
 
 def training_size(config: TrainConfig, largest_frame: Sequence[int]) -> tuple[int, int]:
-    """Crop (W, H): configured, or the largest (W, H) training frame scaled by the recipe's
-    global scale and rounded up to the backbone stride (as the predictor pads its input)."""
+    """The fixed canvas (W, H): configured, or the largest (W, H) training frame scaled by the
+    recipe's global scale and rounded up to the backbone stride (as the predictor pads its
+    input). With ``canvas: per_image`` the largest input a sample can have at that scale."""
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
     width, height = (v * config.augment.global_scale for v in largest_frame)
     return tuple(math.ceil(v / OUTPUT_STRIDE) * OUTPUT_STRIDE for v in (width, height))  # type: ignore[return-value]
+
+
+def typical_input_size(config: TrainConfig, frame: Sequence[int]) -> tuple[int, int]:
+    """(W, H) of the network input that costs what an average sample does: the canvas, or
+    (``per_image``) the frame at the root-mean-square jittered scale, padded to the stride."""
+    if config.augment.canvas == "fixed":
+        return training_size(config, frame)
+    low, high = config.augment.scale_jitter
+    rms = math.sqrt((low * low + low * high + high * high) / 3)  # E[s^2] of U(low, high)
+    scale = config.augment.global_scale * rms
+    return tuple(math.ceil(v * scale / OUTPUT_STRIDE) * OUTPUT_STRIDE for v in frame)  # type: ignore[return-value]
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -268,7 +280,8 @@ def _train(
     start = _restore(state, model, optimizer) if state else 0
 
     size = training_size(config, dataset.image_sizes[train_indices].max(axis=0))
-    augment = Augmenter(config.augment, size, dataset.bodyparts)
+    canvas = size if config.augment.canvas == "fixed" else None
+    augment = Augmenter(config.augment, canvas, dataset.bodyparts, stride=OUTPUT_STRIDE)
     stream = TrainingStream(dataset, train_indices, augment, config.seed, execution.cache_images)
     loader = training_loader(
         stream,
