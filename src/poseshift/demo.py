@@ -73,7 +73,7 @@ def gather_inputs(plan: Plan, openfield: Path | None, console: Console) -> Path:
     Offline with something missing: one line naming all that is missing and how to provide it.
     """
     from poseshift.datasets.openfield import openfield_problem, openfield_project
-    from poseshift.models.weights import locate_imagenet_weights
+    from poseshift.models.weights_lookup import locate_imagenet_weights
 
     backbones = [b for g in [plan.grid, *plan.extra] if "imagenet" in g.inits for b in g.backbones]
     problems = [] if (why := openfield_problem(openfield)) is None else [why]

@@ -266,7 +266,7 @@ def served_tfjs(file_server, monkeypatch: pytest.MonkeyPatch):
 
 def test_published_weights_download_checked_and_cached(no_local_weights, file_server, served_tfjs):
     """A machine with internet: the exact published files, sha256-checked, fetched once."""
-    from poseshift.models.weights import locate_imagenet_weights
+    from poseshift.models.weights_lookup import locate_imagenet_weights
 
     file_server.files = {
         f"/{f.name}": (TFJS.parent / f.name).read_bytes() for f in served_tfjs.files

@@ -16,12 +16,8 @@ from torch import nn
 from poseshift.errors import PoseshiftError
 from poseshift.models.backbones import create_backbone
 from poseshift.models.posenet import build_posenet
-from poseshift.models.weights import (
-    find_local_weights,
-    import_weights,
-    load_backbone_weights,
-    read_weights,
-)
+from poseshift.models.weights import import_weights, load_backbone_weights, read_weights
+from poseshift.models.weights_lookup import find_local_weights
 
 IMAGE = torch.randn(1, 3, 96, 64)
 

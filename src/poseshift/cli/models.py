@@ -26,7 +26,7 @@ def list_models(
     Offline and quick: costs are counted on torch's meta device; nothing is downloaded.
     """
     from poseshift.models.backbones import BACKBONES, backbone_cost
-    from poseshift.models.weights import find_local_weights, weights_dir
+    from poseshift.models.weights_lookup import find_local_weights, weights_dir
 
     table = Table(title=f"Backbones (output stride 16; GFLOPs at {width}x{height})")
     table.add_column("backbone", no_wrap=True)

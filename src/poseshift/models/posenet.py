@@ -108,17 +108,14 @@ def build_posenet(
 ) -> PoseNet:
     """A PoseNet whose backbone starts from ``init``: "imagenet", "scratch" or a weights file.
 
-    "imagenet" looks for weights in the order documented in ``poseshift.models.weights``
+    "imagenet" looks for weights in the order documented in ``poseshift.models.weights_lookup``
     (``weights`` first, if given); a file path is read in any format ``weights`` reads. The
     network is built for the weights' origin (from scratch: that of the backbone's expected
     weights, so a scratch twin is the same network) and with ``features`` (``"timm"`` or
     ``"deeplabcut"``, see ``create_backbone``). The head always starts fresh.
     """
-    from poseshift.models.weights import (
-        load_backbone_weights,
-        locate_imagenet_weights,
-        read_weights,
-    )
+    from poseshift.models.weights import load_backbone_weights, read_weights
+    from poseshift.models.weights_lookup import locate_imagenet_weights
 
     if init == "scratch":
         if weights is not None:
