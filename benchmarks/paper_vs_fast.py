@@ -6,6 +6,7 @@ images per second from log.jsonl, so evaluation and start-up are excluded), and 
 pixel error / normalized error of train, within- and out-of-domain images.
 
     .venv/bin/python benchmarks/paper_vs_fast.py /tmp/paper-vs-fast
+    .venv/bin/python benchmarks/paper_vs_fast.py /tmp/paper-canvas --arm train.augment.canvas
 """
 
 from __future__ import annotations
@@ -43,21 +44,27 @@ def error_cells(metrics: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", type=Path)
+    parser.add_argument(
+        "--arm", default="preset", help="run.yaml key (dotted) naming each run's arm"
+    )
     args = parser.parse_args()
     print(
-        "| preset | iteration | images seen | training min | train px | within px (norm.) "
-        "| OOD px (norm.) |"
+        f"| {args.arm.rsplit('.', 1)[-1]} | iteration | images seen | training min | train px "
+        "| within px (norm.) | OOD px (norm.) |"
     )
     print("|---|---|---|---|---|---|---|")
     for run in sorted((args.study / "runs").iterdir()):
         spec = yaml.safe_load((run / "run.yaml").read_text())
         batch = spec["train"]["batch_size"]
         seconds = training_seconds(run, batch)
+        arm = spec
+        for key in args.arm.split("."):
+            arm = arm.get(key) if isinstance(arm, dict) else None
         for metrics_path in sorted(run.glob("eval/snapshot-*/metrics.json")):
             metrics = json.loads(metrics_path.read_text())
             iteration = int(metrics_path.parent.name.split("-")[1])
             print(
-                f"| {spec['preset']} | {iteration:,} | {iteration * batch:,} | "
+                f"| {arm} | {iteration:,} | {iteration * batch:,} | "
                 f"{seconds.get(iteration, float('nan')) / 60:.1f} | "
                 + " | ".join(error_cells(metrics))
                 + " |"

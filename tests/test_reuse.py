@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from conftest import TINY, spec_for
 from poseshift.cli import app
 from poseshift.config import to_dict
 from poseshift.errors import PoseshiftError
+from poseshift.run import RunDir
+from poseshift.spec import recipe_dict, run_hash
 from poseshift.train.trainer import train
 
 runner = CliRunner()
@@ -38,6 +42,31 @@ def test_a_finished_run_with_other_settings_is_refused(tiny_project: Path, tmp_p
             train(dataclasses.replace(spec, **change), run, show_progress=False)
     assert train(spec, run, show_progress=False).skipped  # the very same spec still is
     assert (run / "log.jsonl").read_text() == log
+
+
+def test_a_run_from_before_the_canvas_key_keeps_its_name_and_is_reused(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    """run.yaml written before ``augment.canvas`` existed: it trained on the fixed canvas, so
+    it is the same run as ``canvas: fixed`` (same hash, hence scorer and output names) and a
+    different one from ``per_image``."""
+    run = tmp_path / "run"
+    spec = spec_for(tiny_project, train=SHORT)
+    assert train(spec, run, show_progress=False).finished
+    stored = yaml.safe_load((run / "run.yaml").read_text())
+    del stored["train"]["augment"]["canvas"]
+    (run / "run.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    # The hash as poseshift computed it before the key existed: the recipe as read, no canvas.
+    recipe = recipe_dict(RunDir(run).spec())
+    del recipe["train"]["augment"]["canvas"]
+    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    assert run_hash(RunDir(run).spec()) == hashlib.sha256(text.encode()).hexdigest()[:8]
+    assert train(spec, run, show_progress=False).skipped
+    augment = dataclasses.replace(SHORT.augment, crop=None, canvas="per_image")
+    per_image = dataclasses.replace(spec, train=dataclasses.replace(SHORT, augment=augment))
+    assert run_hash(per_image) != run_hash(spec)
+    with pytest.raises(PoseshiftError, match=r"train\.augment\.canvas: 'fixed' vs 'per_image'"):
+        train(per_image, run, show_progress=False)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,14 @@ def test_a_pcutoff_that_is_no_likelihood(run: Path, tmp_path: Path, pcutoff: obj
 
 @pytest.mark.parametrize(
     ("key", "value", "says"),
-    [("pcutoff", "high", "0 to 1"), ("pcutoff", 2, "0 to 1"), ("dotsize", "big", "whole number")],
+    [
+        ("pcutoff", "high", "0 to 1"),
+        ("pcutoff", 2, "0 to 1"),
+        ("pcutoff", float("nan"), "0 to 1"),
+        ("dotsize", "big", "whole number"),
+        ("dotsize", float("inf"), "whole number"),
+        ("dotsize", float("nan"), "whole number"),
+    ],
 )
 def test_label_video_reads_the_checked_style(
     run: Path, tmp_path: Path, key: str, value: object, says: str

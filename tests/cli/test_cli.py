@@ -91,3 +91,28 @@ def test_train_keeps_the_presets_execution_unless_told(
     assert [(e.device, e.devices) for e in seen] == [("cpu", 2), ("cpu", 1)]
     bad = runner.invoke(app, [*base, str(tmp_path / "c"), "--crop", "0x24"])
     assert bad.exit_code == 2 and "at least 1" in bad.output
+
+
+def test_train_canvas_and_crop_options(tiny_project: Path, tmp_path: Path, monkeypatch) -> None:
+    """``--canvas`` picks the training canvas (an older fixed-canvas `paper` run can be
+    resumed); ``--crop`` implies ``fixed``; contradictions and empty sizes are one-line errors."""
+    import poseshift.train.trainer as trainer
+
+    seen = []
+
+    def record(spec, out):
+        seen.append((spec.train.augment.canvas, spec.train.augment.crop))
+        return trainer.RunResult(out, 0, finished=True, skipped=True)
+
+    monkeypatch.setattr(trainer, "train", record)
+    base = ["train", str(tiny_project), "--backbone", "mobilenetv2_035", "--out", str(tmp_path)]
+    for extra in ([], ["--canvas", "fixed"], ["--crop", "64x48"], ["--preset", "fast"]):
+        assert runner.invoke(app, [*base, *extra]).exit_code == 0
+    assert seen == [("per_image", None), ("fixed", None), ("fixed", (64, 48)), ("fixed", None)]
+    for extra, message in [
+        (["--canvas", "per_image", "--crop", "64x48"], "augment.canvas must be fixed with a crop"),
+        (["--canvas", "whole"], "augment.canvas: must be one of"),
+        (["--crop", ""], "sizes are written WxH"),
+    ]:
+        bad = runner.invoke(app, [*base, *extra])
+        assert bad.exit_code == 2 and message in " ".join(bad.output.split()), bad.output

@@ -212,6 +212,26 @@ def test_per_image_samples_are_the_whole_scaled_image_padded_to_the_stride() -> 
     assert len(sizes) > 2  # the scale jitter makes sizes differ
 
 
+@pytest.mark.parametrize("canvas", ["per_image", "fixed"])
+def test_keypoints_rotated_off_the_image_into_its_padding_are_absent(canvas: str) -> None:
+    """A labeled keypoint that rotation moves off the image is "absent here", also where the
+    sample's padding (to the stride, or up to a larger fixed canvas) lies beyond that edge:
+    never trained as present on black pixels."""
+    config = AugmentConfig(rotation=30, rotation_p=1.0, motion_blur_p=0.0, canvas=canvas)
+    size = None if canvas == "per_image" else (192, 128)  # larger than every scaled image
+    augment = Augmenter(config, size, ["a", "b", "c", "d"], stride=16)
+    image = np.full((100, 150, 3), 200, np.uint8)
+    corners = np.array([[147, 97], [2, 97], [147, 2], [120, 90]], np.float32)
+    absent = 0
+    for seed in range(60):
+        out, moved, _ = augment(image, corners, np.random.default_rng(seed))
+        kept = moved[:, 0] != ABSENT
+        absent += int((~kept).sum())
+        for x, y in moved[kept]:
+            assert out[round(y), round(x)].max() > 0, (seed, x, y)  # on the image, not padding
+    assert absent > 20  # the corners do leave the image often
+
+
 def test_batches_of_differently_sized_samples_are_padded_to_the_largest() -> None:
     small = (torch.full((32, 48, 3), 7, dtype=torch.uint8), torch.ones(3, 2), torch.tensor(0.5))
     large = (torch.full((64, 32, 3), 9, dtype=torch.uint8), torch.zeros(3, 2), torch.tensor(1.0))

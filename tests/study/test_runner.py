@@ -202,7 +202,8 @@ def test_a_done_run_of_a_changed_preset_is_not_skipped_silently(tmp_path: Path) 
     recorded = (out / "plan.yaml").read_text()
     preset.write_text(yaml.safe_dump({"iterations": 6, "warmup_iters": 1, "lr_schedule": "cosine"}))
     message = r"runs/mobilenetv2_035-scratch-s1-f0\.5-tiny-\w+ is done with other settings than "
-    message += r"this plan \(train\.iterations: 4 vs 6\); use a new --out"
+    message += r"this plan \(train\.iterations: 4 vs 6\), so the plan or its preset changed "
+    message += r"since; use a new --out"
     with pytest.raises(PoseshiftError, match=message):
         run_study(load_plan(path), out, show_progress=False)
     assert (out / "plan.yaml").read_text() == recorded  # refused before any work

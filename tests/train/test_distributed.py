@@ -233,3 +233,19 @@ def test_per_image_batchnorm_trains_the_same_on_two_processes(
     assert_same_weights(
         checkpoint(tmp_path / "run2")["model"], checkpoint(tmp_path / "run1")["model"]
     )
+
+
+def test_per_image_canvas_trains_the_same_on_two_processes(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    """``canvas: per_image`` samples differ in size: each rank's slice is padded to the whole
+    batch's largest image, as one process pads the batch, not just to its own slice's."""
+    augment = dataclasses.replace(RECIPE.augment, crop=None, canvas="per_image")
+    recipe = dataclasses.replace(RECIPE, iterations=2, snapshots=[2], augment=augment)
+    for devices in (1, 2):
+        spec = spec_for(tiny_project, backbone="resnet50", train=recipe, devices=devices)
+        assert train(spec, tmp_path / f"run{devices}", show_progress=False).finished
+    assert_same_losses(tmp_path / "run2", tmp_path / "run1")
+    assert_same_weights(
+        checkpoint(tmp_path / "run2")["model"], checkpoint(tmp_path / "run1")["model"]
+    )

@@ -24,6 +24,14 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return width, height
 
 
+def augment_options(crop: str | None, canvas: str | None) -> dict | None:
+    """The ``augment`` overrides of ``--crop`` and ``--canvas`` (a crop implies ``fixed``)."""
+    options = {"crop": parse_size(crop), "canvas": canvas}
+    if crop is not None and canvas is None:
+        options["canvas"] = "fixed"
+    return {k: v for k, v in options.items() if v is not None} or None
+
+
 def train(
     project: Path = typer.Argument(..., help="DeepLabCut project folder."),
     backbone: str = typer.Option(..., help="Backbone name (see 'poseshift models list')."),
@@ -37,6 +45,11 @@ def train(
     batch_size: int | None = typer.Option(None, help="Override the preset's batch size."),
     crop: str | None = typer.Option(
         None, help="Training crops WxH on a fixed canvas (default: the preset's canvas)."
+    ),
+    canvas: str | None = typer.Option(
+        None,
+        help="fixed (one padded or cropped canvas) or per_image (whole scaled images, as "
+        "DeepLabCut-TF trained); default: the preset's (paper: per_image), fixed with --crop.",
     ),
     device: str | None = typer.Option(
         None, help="auto, cpu, cuda, cuda:1 ... (default: the preset's, else auto)"
@@ -62,7 +75,7 @@ def train(
         "device": device,
         "devices": devices,
         "num_workers": workers,
-        "augment": {"crop": parse_size(crop), "canvas": "fixed"} if crop else None,
+        "augment": augment_options(crop, canvas),
     }
     config, execution = resolve_settings(preset, overrides, where="train options")
     execution = dataclasses.replace(execution, devices=world_size(execution.devices))

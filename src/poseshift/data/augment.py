@@ -100,6 +100,12 @@ class CoarseDropout(A.ImageOnlyTransform):
         return img * keep
 
 
+def _within(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which (x, y) points lie on an image of ``shape`` (H, W, ...)."""
+    height, width = shape[:2]
+    return (points >= 0).all(axis=1) & (points[:, 0] <= width - 1) & (points[:, 1] <= height - 1)
+
+
 class Augmenter:
     """Callable ``(image, keypoints, rng) -> Sample``.
 
@@ -153,11 +159,14 @@ class Augmenter:
                 A.Affine(scale=self.scale_range, keep_ratio=True, p=size is not None, **border),
                 A.Affine(rotate=(-config.rotation, config.rotation), p=config.rotation_p, **border),
                 ElasticTransformation((0.0, 40.0), sigma=5.0, p=config.elastic_p),
-                pad,
             ],
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
             seed=0,
             save_applied_params=True,
+        )
+        # Apart, so that a keypoint moved off the image into the padding counts as left.
+        self.pad = A.Compose(
+            [pad], keypoint_params=A.KeypointParams(format="xy", remove_invisible=False)
         )
         self.photometric = A.Compose(
             [
@@ -184,16 +193,17 @@ class Augmenter:
         if self.size is None:
             image, points, scale = self._scale_whole(image, points, rng)
         out = self.geometry(image=image, keypoints=points)
-        moved = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
+        on_image = _within(np.asarray(out["keypoints"]).reshape(-1, 2), out["image"].shape)
+        padded = self.pad(image=out["image"], keypoints=out["keypoints"])
+        moved = np.asarray(padded["keypoints"], dtype=np.float32).reshape(-1, 2)
         if self.size is None:
-            (height, width), left, top = out["image"].shape[:2], 0, 0
+            (height, width), left, top = padded["image"].shape[:2], 0, 0
         else:
-            left, top = self._crop_origin(out["image"].shape, moved, labeled, rng)
+            left, top = self._crop_origin(padded["image"].shape, moved, labeled, rng)
             width, height = self.size
-        cropped = out["image"][top : top + height, left : left + width]
+        cropped = padded["image"][top : top + height, left : left + width]
         moved = moved - np.array([left, top], np.float32)
-        inside = (moved[:, 0] >= 0) & (moved[:, 1] >= 0)
-        inside &= (moved[:, 0] <= width - 1) & (moved[:, 1] <= height - 1)
+        inside = on_image & _within(moved, (height, width))
         # A labeled keypoint pushed out of the crop is "absent here", not "unlabeled": it gets
         # a far-away position so its scoremap is trained to zero (as in DeepLabCut), while
         # keypoints never labeled stay NaN and contribute nothing.

@@ -126,16 +126,21 @@ def training_loader(
     )
 
 
+def pad_images(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, h, w, C) images padded with black on the right and bottom to (height, width): the
+    keypoints, in top-left-anchored pixels, need no change."""
+    return F.pad(images, (0, 0, 0, width - images.shape[2], 0, height - images.shape[1]))
+
+
 def pad_collate(
     samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack samples into (images, keypoints, scales). Images of different sizes (``canvas:
-    per_image`` in batches > 1) are padded with black on the right and bottom to the batch's
-    largest; the keypoints, in top-left-anchored pixels, need no change."""
+    """Stack samples into (images, keypoints, scales); images of different sizes (``canvas:
+    per_image`` in batches > 1) padded to the batch's largest (``pad_images``)."""
     images, keypoints, scales = zip(*samples, strict=True)
     height = max(image.shape[0] for image in images)
     width = max(image.shape[1] for image in images)
-    padded = [F.pad(i, (0, 0, 0, width - i.shape[1], 0, height - i.shape[0])) for i in images]
+    padded = [pad_images(image[None], height, width)[0] for image in images]
     return torch.stack(padded), torch.stack(keypoints), torch.stack(scales)
 
 

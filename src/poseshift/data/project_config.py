@@ -12,6 +12,7 @@ that, and hand-written configs often have it (DeepLabCut itself would fail on it
 from __future__ import annotations
 
 import datetime
+import math
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,7 +110,8 @@ def _check_drawing(config: dict, config_path: Path) -> None:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A finite real number (YAML's .nan and .inf are not, nor are true / false)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _training_fractions(value: object, config_path: Path) -> list[float]:

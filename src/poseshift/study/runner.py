@@ -114,8 +114,9 @@ def check_done_runs(runs: list[PlannedRun], out_dir: Path) -> None:
         difference = run.difference(planned.spec)
         if difference:
             raise PoseshiftError(
-                f"{run.path} is done with other settings than this plan ({difference}); "
-                "use a new --out for the changed plan, or run the plan it was made with"
+                f"{run.path} is done with other settings than this plan ({difference}), "
+                "so the plan or its preset changed since; use a new --out, or run the plan "
+                "with the poseshift version it was made with"
             )
 
 

@@ -39,6 +39,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
+from poseshift.data.loader import pad_images
 from poseshift.errors import PoseshiftError
 from poseshift.train.global_batchnorm import global_batchnorm
 
@@ -116,6 +117,16 @@ class Ranks:
         scale = (self.world * counts.clamp(min=1) / total.clamp(min=1)).float()
         scoremap, locref = losses["scoremap"] * scale[0], losses["locref"] * scale[1]
         return {"total": scoremap + locref, "scoremap": scoremap, "locref": locref}
+
+    def pad_to_global_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """This rank's (B, H, W, C) slice padded to the largest H and W of all ranks' slices,
+        as one process pads the whole batch (``canvas: per_image``, ``loader.pad_collate``)."""
+        if self.world == 1:
+            return images
+        size = torch.tensor(images.shape[1:3], device=self.device)
+        dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        height, width = size.tolist()
+        return pad_images(images, height, width)
 
     def agree(self, losses: dict[str, float]) -> tuple[dict[str, float], bool]:
         """Loss parts averaged over ranks, and whether any rank was asked to stop (Ctrl-C)."""

@@ -112,7 +112,7 @@ def environment(spec: RunSpec, device: torch.device, processes: int) -> dict:
 def training_size(config: TrainConfig, largest_frame: Sequence[int]) -> tuple[int, int]:
     """The fixed canvas (W, H): configured, or the largest (W, H) training frame scaled by the
     recipe's global scale and rounded up to the backbone stride (as the predictor pads its
-    input). With ``canvas: per_image`` the largest input a sample can have at that scale."""
+    input)."""
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
     width, height = (v * config.augment.global_scale for v in largest_frame)
@@ -279,8 +279,9 @@ def _train(
     optimizer = _make_optimizer(model, config)
     start = _restore(state, model, optimizer) if state else 0
 
-    size = training_size(config, dataset.image_sizes[train_indices].max(axis=0))
-    canvas = size if config.augment.canvas == "fixed" else None
+    canvas = None  # per_image: no canvas
+    if config.augment.canvas == "fixed":
+        canvas = training_size(config, dataset.image_sizes[train_indices].max(axis=0))
     augment = Augmenter(config.augment, canvas, dataset.bodyparts, stride=OUTPUT_STRIDE)
     stream = TrainingStream(dataset, train_indices, augment, config.seed, execution.cache_images)
     loader = training_loader(
@@ -354,12 +355,15 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
         forward = torch.compile(forward)
 
     radius_in_image = config.pos_dist_units == "image"
+    per_image = config.augment.canvas == "per_image"
 
     def step(
         images: torch.Tensor, keypoints: torch.Tensor, scales: torch.Tensor, lr: float
     ) -> dict[str, float]:
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if per_image:
+            images = ranks.pad_to_global_batch(images)
         images = images.to(device, non_blocking=True).permute(0, 3, 1, 2)
         images = model.normalize(images).contiguous(memory_format=memory)
         keypoints = keypoints.to(device, non_blocking=True)
