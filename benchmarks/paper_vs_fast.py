@@ -7,6 +7,7 @@ pixel error / normalized error of train, within- and out-of-domain images.
 
     .venv/bin/python benchmarks/paper_vs_fast.py /tmp/paper-vs-fast
     .venv/bin/python benchmarks/paper_vs_fast.py /tmp/paper-canvas --arm train.augment.canvas
+    .venv/bin/python benchmarks/paper_vs_fast.py /tmp/fast-pretrained --arm init,shuffle
 """
 
 from __future__ import annotations
@@ -41,25 +42,35 @@ def error_cells(metrics: dict) -> list[str]:
     ]
 
 
+def run_value(spec: dict, dotted_key: str) -> object:
+    """The value of a dotted key of run.yaml (None where it is absent)."""
+    value: object = spec
+    for key in dotted_key.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", type=Path)
     parser.add_argument(
-        "--arm", default="preset", help="run.yaml key (dotted) naming each run's arm"
+        "--arm",
+        default="preset",
+        help="run.yaml keys (dotted, comma-separated) naming each run's arm",
     )
     args = parser.parse_args()
+    arm_keys = args.arm.split(",")
+    arm_columns = " | ".join(key.rsplit(".", 1)[-1] for key in arm_keys)
     print(
-        f"| {args.arm.rsplit('.', 1)[-1]} | iteration | images seen | training min | train px "
+        f"| {arm_columns} | iteration | images seen | training min | train px "
         "| within px (norm.) | OOD px (norm.) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---" * (len(arm_keys) + 6) + "|")
     for run in sorted((args.study / "runs").iterdir()):
         spec = yaml.safe_load((run / "run.yaml").read_text())
         batch = spec["train"]["batch_size"]
         seconds = training_seconds(run, batch)
-        arm = spec
-        for key in args.arm.split("."):
-            arm = arm.get(key) if isinstance(arm, dict) else None
+        arm = " | ".join(str(run_value(spec, key)) for key in arm_keys)
         for metrics_path in sorted(run.glob("eval/snapshot-*/metrics.json")):
             metrics = json.loads(metrics_path.read_text())
             iteration = int(metrics_path.parent.name.split("-")[1])
