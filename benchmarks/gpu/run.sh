@@ -6,6 +6,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
     --target /tmp/site .gpu/whl/*.whl
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 out="${OUT:-gpu-out}"
+mkdir -p "$out"
 python3 benchmarks/gpu/gpu_check.py --out "$out" --project .gpu/openfield \
     --video .gpu/openfield/videos/m3v1mp4.mp4 --budget-s "${BUDGET_S:-420}" 2>&1 \
     | tee "$out/gpu_check.log"
