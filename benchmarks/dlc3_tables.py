@@ -48,31 +48,50 @@ def train_tables(report: dict) -> None:
             f"{fmt(statistics.median(cpu_ratios)) + 'x' if cpu_ratios else '-'} |"
         )
     if "accuracy" in report:
-        acc = report["accuracy"]
-        row = acc["dlc"]["rows"][0][0]
-        ps = acc["poseshift"]
-        print()
-        print(
-            f"Accuracy after {acc['epochs']} epochs at {acc['crop'][0]}x{acc['crop'][1]} "
-            f"(poseshift {acc['poseshift_iterations']} iterations of 8):"
+        accuracy_table(report)
+
+
+def accuracy_table(report: dict) -> None:
+    acc = report["accuracy"]
+    row = acc["dlc"]["rows"][0][0]
+    arms = {k: v for k, v in acc.items() if k.startswith("poseshift_") or k == "poseshift"}
+    parts = {name: arm["partitions"] for name, arm in arms.items()}
+    print()
+    print(
+        f"Accuracy after {acc['epochs']} epochs at {acc['crop'][0]}x{acc['crop'][1]} "
+        f"(poseshift {acc['poseshift_iterations']} iterations of 8):"
+    )
+    print()
+    print("| | DeepLabCut 3 | " + " | ".join(parts) + " |")
+    print("|---|---|" + "---|" * len(parts))
+
+    def cells(fn) -> str:
+        return " | ".join(fn(p) for p in parts.values())
+
+    print(
+        f"| test images | {len(report['split']['test'])} | {cells(lambda p: str(p['within']['n_images']))} |"
+    )
+    print(
+        f"| test error (px) | {fmt(row['test rmse'])} | {cells(lambda p: fmt(p['within']['error_px']))} |"
+    )
+    print(
+        f"| train error (px) | {fmt(row['train rmse'])} | {cells(lambda p: fmt(p['train']['error_px']))} |"
+    )
+    print(
+        f"| test error, p >= cutoff (px) | {fmt(row['test rmse_pcutoff'])} (p >= {row['pcutoff']}) | "
+        f"{cells(lambda p: fmt(p['within'].get('error_px_pcutoff')))} |"
+    )
+    print(
+        "| test normalized (snout-tailbase) / PCK@0.3 | - | "
+        + cells(
+            lambda p: (
+                f"{fmt(p['within'].get('normalized_error'), 3)} / {fmt(p['within'].get('pck'), 3)}"
+            )
         )
-        print()
-        print("| | DeepLabCut 3 | poseshift |")
-        print("|---|---|---|")
-        print(f"| test images | {len(report['split']['test'])} | {ps['within']['n_images']} |")
-        print(f"| test error (px) | {fmt(row['test rmse'])} | {fmt(ps['within']['error_px'])} |")
-        print(f"| train error (px) | {fmt(row['train rmse'])} | {fmt(ps['train']['error_px'])} |")
-        print(
-            f"| test error, p >= cutoff (px) | {fmt(row['test rmse_pcutoff'])} (p >= {row['pcutoff']}) | "
-            f"{fmt(ps['within'].get('error_px_pcutoff'))} |"
-        )
-        print(
-            f"| test normalized (snout-tailbase) / PCK@0.3 | - | "
-            f"{fmt(ps['within'].get('normalized_error'), 3)} / {fmt(ps['within'].get('pck'), 3)} |"
-        )
-        print(
-            f"| training wall time (s) | {acc['dlc_train_wall_s']:.0f} | {acc['poseshift_train_wall_s']:.0f} |"
-        )
+        + " |"
+    )
+    walls = " | ".join(f"{arm['train_wall_s']:.0f}" for arm in arms.values())
+    print(f"| training wall time (s) | {acc['dlc_train_wall_s']:.0f} | {walls} |")
 
 
 def analyze_tables(report: dict) -> None:

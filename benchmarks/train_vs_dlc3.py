@@ -19,6 +19,9 @@ Accuracy (``--acc-epochs E``): both train the same number of epochs (E passes ov
 training images) at ``--acc-crop``, then poseshift evaluate / DeepLabCut evaluate_network
 score the test images of the shared split.
 
+``--stride32`` adds poseshift bf16 with ``backbone_stride: 32`` (ResNet-50 undilated, a
+learned upsampling before the head) to every speed round and to the accuracy part.
+
     .venv/bin/python benchmarks/train_vs_dlc3.py --workdir /tmp/dlc3-bench
 """
 
@@ -128,21 +131,31 @@ def dlc_train(project: Path, steps: int, model_name: str, crop: tuple[int, int],
     }
 
 
+# poseshift's speed arms: the ``fast`` preset's keys each one replaces.
+VARIANTS = {
+    "fp32": {"precision": "fp32"},
+    "bf16": {"precision": "bf16"},
+    "bf16-stride32": {"precision": "bf16", "backbone_stride": 32},
+}
+
+
 def speed(args, project: Path, workdir: Path) -> list[dict]:
     presets = {
-        p: write_preset(
-            workdir / f"fast-{p}.yaml",
-            precision=p,
+        name: write_preset(
+            workdir / f"fast-{name}.yaml",
+            **keys,
             log_every=1,
             checkpoint_every=100_000,
             snapshots=[],
         )
-        for p in ("fp32", "bf16")
+        for name, keys in VARIANTS.items()
     }
     crop = f"{args.crop[0]}x{args.crop[1]}"
     results = []
     for r in range(args.rounds):
         runs = [("dlc", "resnet50_gn"), ("poseshift", "fp32"), ("poseshift", "bf16")]
+        if args.stride32:
+            runs.append(("poseshift", "bf16-stride32"))
         if args.dlc_bn and r == 0:  # once: a reference for the network difference only
             runs.append(("dlc", "resnet50"))
         for tool, variant in runs:
@@ -182,35 +195,47 @@ def accuracy(args, project: Path, workdir: Path, n_train: int) -> dict:
     )
     dlc_seconds = time.perf_counter() - t
     dlc_eval = dlc("evaluate", str(project), log_file=workdir / "acc-dlc-eval.log")
+    result = {
+        "epochs": epochs,
+        "crop": crop,
+        "poseshift_iterations": iters,
+        "dlc_train_wall_s": dlc_seconds,
+        "dlc": dlc_eval,
+    }
+    arms = {"poseshift": {}, "poseshift_stride32": {"backbone_stride": 32}}
+    for name, keys in itertools.islice(arms.items(), 2 if args.stride32 else 1):
+        result[name] = poseshift_accuracy(project, workdir / f"acc-{name}", iters, crop, keys)
+    return result
+
+
+def poseshift_accuracy(
+    project: Path, run: Path, iters: int, crop: tuple[int, int], keys: dict
+) -> dict:
+    """Train the bf16 ``fast`` recipe (with ``keys``) for ``iters`` and evaluate it."""
     preset = write_preset(
-        workdir / "fast-bf16-acc.yaml",
+        run.with_name(f"{run.name}.yaml"),
         precision="bf16",
         warmup_iters=max(1, iters // 10),
         log_every=5,
         checkpoint_every=100_000,
         snapshots=[],
+        **keys,
     )
-    log(f"accuracy: poseshift bf16, {iters} iterations ({epochs} epochs) ...")
-    run = workdir / "acc-poseshift"
+    log(f"accuracy: {run.name}, {iters} iterations ...")
     t = time.perf_counter()
     poseshift_train(
-        project, run, preset, iters, f"{crop[0]}x{crop[1]}", workdir / "acc-poseshift-train.log"
+        project, run, preset, iters, f"{crop[0]}x{crop[1]}", run.with_name(f"{run.name}.log")
     )
-    ps_seconds = time.perf_counter() - t
+    seconds = time.perf_counter() - t
     command = [str(POSESHIFT), "evaluate", str(run), "--scale-pair", "snout,tailbase"]
     out = subprocess.run(command, capture_output=True, text=True, env=ENV)
-    (workdir / "acc-poseshift-eval.log").write_text(out.stdout + out.stderr)
+    run.with_name(f"{run.name}-eval.log").write_text(out.stdout + out.stderr)
     metrics = json.loads(next((run / "eval").glob("snapshot-*/metrics.json")).read_text())
     return {
-        "epochs": epochs,
-        "crop": crop,
-        "poseshift_iterations": iters,
-        "dlc_train_wall_s": dlc_seconds,
-        "poseshift_train_wall_s": ps_seconds,
-        "dlc": dlc_eval,
-        "poseshift": {k: v for k, v in metrics["partitions"].items()},
-        "poseshift_command": " ".join(command),
-        "poseshift_run": str(run),
+        "train_wall_s": seconds,
+        "partitions": metrics["partitions"],
+        "command": " ".join(command),
+        "run": str(run),
     }
 
 
@@ -223,6 +248,7 @@ def main() -> None:
     parser.add_argument("--dlc-bn", action="store_true", help="also DLC3 with BatchNorm ResNet-50")
     parser.add_argument("--acc-epochs", type=int, default=4, help="0: skip the accuracy part")
     parser.add_argument("--acc-crop", type=int, nargs=2, default=(224, 224))
+    parser.add_argument("--stride32", action="store_true", help="also backbone_stride 32")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

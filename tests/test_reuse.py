@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -19,7 +20,7 @@ from poseshift.cli import app
 from poseshift.config import to_dict
 from poseshift.errors import PoseshiftError
 from poseshift.run import RunDir
-from poseshift.spec import recipe_dict, run_hash
+from poseshift.spec import HASH_NEUTRAL, recipe_dict, run_hash
 from poseshift.train.trainer import train
 
 runner = CliRunner()
@@ -44,29 +45,44 @@ def test_a_finished_run_with_other_settings_is_refused(tiny_project: Path, tmp_p
     assert (run / "log.jsonl").read_text() == log
 
 
-def test_a_run_from_before_the_canvas_key_keeps_its_name_and_is_reused(
-    tiny_project: Path, tmp_path: Path
+# Recipe keys added after runs existed (spec.HASH_NEUTRAL), and another value of each.
+LATER_KEYS = {
+    ("augment", "canvas"): lambda t: dataclasses.replace(
+        t, augment=dataclasses.replace(t.augment, crop=None, canvas="per_image")
+    ),
+    ("backbone_stride",): lambda t: dataclasses.replace(t, backbone_stride=32),
+}
+
+
+@pytest.mark.parametrize("key", list(LATER_KEYS), ids=".".join)
+def test_a_run_from_before_a_later_key_keeps_its_name_and_is_reused(
+    tiny_project: Path, tmp_path: Path, key: tuple[str, ...]
 ) -> None:
-    """run.yaml written before ``augment.canvas`` existed: it trained on the fixed canvas, so
-    it is the same run as ``canvas: fixed`` (same hash, hence scorer and output names) and a
-    different one from ``per_image``."""
+    """run.yaml written before ``augment.canvas`` (``backbone_stride``) existed: it trained
+    on the fixed canvas (at stride 16), so it is the same run as the key at that value (same
+    hash, hence scorer and output names) and a different one from the key's other values."""
+    assert {("train", *k) for k in LATER_KEYS} == set(HASH_NEUTRAL)  # each one tested here
     run = tmp_path / "run"
     spec = spec_for(tiny_project, train=SHORT)
     assert train(spec, run, show_progress=False).finished
     stored = yaml.safe_load((run / "run.yaml").read_text())
-    del stored["train"]["augment"]["canvas"]
+    *parents, name = ("train", *key)
+    del functools.reduce(dict.__getitem__, parents, stored)[name]
     (run / "run.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
-    # The hash as poseshift computed it before the key existed: the recipe as read, no canvas.
+    # The hash as poseshift computed it before these keys existed: the recipe without them.
     recipe = recipe_dict(RunDir(run).spec())
-    del recipe["train"]["augment"]["canvas"]
+    neutral = functools.reduce(dict.__getitem__, parents, recipe)[name]
+    for *section, later in (("train", *k) for k in LATER_KEYS):
+        del functools.reduce(dict.__getitem__, section, recipe)[later]
     text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     assert run_hash(RunDir(run).spec()) == hashlib.sha256(text.encode()).hexdigest()[:8]
     assert train(spec, run, show_progress=False).skipped
-    augment = dataclasses.replace(SHORT.augment, crop=None, canvas="per_image")
-    per_image = dataclasses.replace(spec, train=dataclasses.replace(SHORT, augment=augment))
-    assert run_hash(per_image) != run_hash(spec)
-    with pytest.raises(PoseshiftError, match=r"train\.augment\.canvas: 'fixed' vs 'per_image'"):
-        train(per_image, run, show_progress=False)
+    other = dataclasses.replace(spec, train=LATER_KEYS[key](SHORT))
+    assert run_hash(other) != run_hash(spec)
+    changed = functools.reduce(getattr, key, other.train)
+    dotted = r"\.".join(("train", *key))
+    with pytest.raises(PoseshiftError, match=rf"{dotted}: {neutral!r} vs {changed!r}"):
+        train(other, run, show_progress=False)
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,11 @@ class TrainConfig:
     # output) or "deeplabcut" (MobileNetV2 / EfficientNet as DeepLabCut-TF built them: the
     # stride removed without dilation; MobileNetV2's 1x1 1280-channel layer under the head).
     features: Literal["timm", "deeplabcut"] = "timm"
+    # The backbone's output stride: 16 (the last stage dilated, as DeepLabCut and the paper
+    # built ResNets) or 32 (undilated, timm features only: a ResNet-50 step counts 0.69x the
+    # operations), then a learned 2x upsampling; the maps are at stride 8 either way
+    # (``poseshift.models.head``). Not in the run hash at 16, so older runs keep their names.
+    backbone_stride: int = 16
     # The scale frames are resized by for prediction (stored in every snapshot); None: the
     # training ``augment.global_scale``. DeepLabCut-TF evaluated at full resolution (1.0).
     test_scale: float | None = None
@@ -259,6 +264,12 @@ def check_values(train: TrainConfig, execution: Execution, where: str) -> None:
         ("locref_stdev", t.locref_stdev, t.locref_stdev > 0, "positive"),
         ("locref_loss_weight", t.locref_loss_weight, t.locref_loss_weight >= 0, "0 or more"),
         ("test_scale", t.test_scale, t.test_scale is None or t.test_scale > 0, "positive"),
+        (
+            "backbone_stride",
+            t.backbone_stride,
+            t.backbone_stride == 16 or (t.backbone_stride == 32 and t.features == "timm"),
+            "16, or 32 with features: timm",
+        ),
         ("augment.global_scale", a.global_scale, a.global_scale > 0, "positive"),
         ("augment.scale_jitter", [low, high], 0 < low <= high, "[low, high], 0 < low <= high"),
         ("augment.rotation", a.rotation, a.rotation >= 0, "0 or more degrees"),
@@ -354,7 +365,7 @@ def recipe_dict(spec: RunSpec) -> dict:
 
 # Recipe keys added after runs were made, at the value that trains as runs did before the
 # key existed: left out of the hash there, so those runs keep their names (scorers, outputs).
-HASH_NEUTRAL = {("train", "augment", "canvas"): "fixed"}
+HASH_NEUTRAL = {("train", "augment", "canvas"): "fixed", ("train", "backbone_stride"): 16}
 
 
 def run_hash(spec: RunSpec) -> str:

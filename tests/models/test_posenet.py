@@ -41,6 +41,48 @@ def test_posenet_maps_have_the_documented_shape(size):
     assert out["locref"].shape == (2, 6, *map_size(*size))  # 2k = dx, 2k + 1 = dy
 
 
+@pytest.mark.parametrize("size", [(160, 288), (161, 287), (97, 33)])
+def test_an_undilated_backbone_keeps_the_maps_at_stride_8(size):
+    """Backbone stride 32: a quarter of the feature cells, one learned 2x upsampling, then
+    the same head, so codec, decoding and targets are those of stride 16; the backbone's
+    weights are the same tensors (ImageNet files load into either)."""
+    dilated = PoseNet("mobilenetv2_035", 3)
+    model = PoseNet("mobilenetv2_035", 3, backbone_stride=32).eval()
+    assert model.stride == dilated.stride == 8
+    with torch.no_grad():
+        features = model.backbone(torch.randn(2, 3, *size))[-1]
+        out = model(torch.randn(2, 3, *size))
+    assert features.shape[-2:] == tuple(-(-v // 32) for v in size)
+    assert out["scoremaps"].shape == (2, 3, *map_size(*size, backbone_stride=32))
+    assert out["locref"].shape == (2, 6, *map_size(*size, backbone_stride=32))
+    if size[0] % 32 == 0 and size[1] % 32 == 0:  # padded inputs: the stride-16 map size
+        assert map_size(*size, backbone_stride=32) == map_size(*size)
+    assert map_size(161, 287, backbone_stride=32) == (24, 36)  # 4 * ceil(H / 32)
+    shapes = {k: v.shape for k, v in dilated.backbone.state_dict().items()}
+    assert {k: v.shape for k, v in model.backbone.state_dict().items()} == shapes
+
+
+def test_backbone_stride_survives_the_checkpoint_and_old_files_are_stride_16(tmp_path):
+    model = PoseNet("mobilenetv2_035", 3, backbone_stride=32)
+    randomize_batchnorm(model)
+    model.eval()
+    path = save_posenet(model, tmp_path / "model.pt")
+    loaded = load_posenet(path).eval()
+    assert loaded.config()["backbone_stride"] == 32 and loaded.backbone_stride == 32
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(image)["scoremaps"], model(image)["scoremaps"])
+    old = PoseNet("mobilenetv2_035", 3)
+    payload = torch.load(save_posenet(old, tmp_path / "old.pt"), weights_only=True)
+    del payload["config"]["backbone_stride"]  # written before the key existed
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_posenet(tmp_path / "old.pt").backbone_stride == 16
+    payload["config"]["backbone_stride"] = 8
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(PoseshiftError, match=r"bad\.pt: unknown backbone_stride 8"):
+        load_posenet(tmp_path / "bad.pt")
+
+
 def test_normalize_takes_uint8_or_unit_floats():
     """MobileNetV2-0.35 expects TensorFlow-trained weights: inputs in [-1, 1]; ResNet-50
     torchvision's mean / std."""
@@ -71,6 +113,7 @@ def test_checkpoint_is_self_describing(tmp_path):
             "stride": 8,
             "origin": model.origin.to_dict(),
             "features": "timm",
+            "backbone_stride": 16,
             "batchnorm_statistics": "running",
         }
     )
@@ -112,6 +155,10 @@ def test_user_errors_are_one_line(tmp_path):
     torch.save({"a": torch.zeros(1)}, not_a_checkpoint)
     with pytest.raises(PoseshiftError, match="not a poseshift"):
         load_posenet(not_a_checkpoint)
+    with pytest.raises(PoseshiftError, match=r"backbone stride must be one of \(16, 32\)"):
+        build_posenet("mobilenetv2_035", 3, backbone_stride=24)
+    with pytest.raises(PoseshiftError, match="16 with features: deeplabcut"):
+        PoseNet("mobilenetv2_035", 3, features="deeplabcut", backbone_stride=32)
 
 
 def test_deeplabcut_features_and_per_image_statistics_survive_the_checkpoint(tmp_path):

@@ -28,6 +28,7 @@ class Centroid(nn.Module):
     """Scoremap peak and locref offset at the intensity centroid of each input image."""
 
     num_keypoints = 1
+    backbone_stride = 16  # the predictor pads its inputs to this multiple, as for a PoseNet
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return images.float()

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -14,10 +15,11 @@ from conftest import TINY, spec_for
 from poseshift.data.project import load_project, write_project
 from poseshift.errors import PoseshiftError
 from poseshift.models.posenet import build_posenet, load_posenet, read_snapshot, save_posenet
+from poseshift.predict.predictor import Predictor, network_input
 from poseshift.run import RunDir
 from poseshift.spec import resolve_settings
 from poseshift.train.schedule import learning_rate
-from poseshift.train.trainer import train
+from poseshift.train.trainer import train, training_size, typical_input_size
 
 
 def losses(run_dir: Path) -> list[float]:
@@ -294,3 +296,37 @@ def test_batchnorm_of_an_unknown_family_is_refused(tiny_project: Path, tmp_path:
     with pytest.raises(PoseshiftError, match="batchnorm must be keyed by resnet, mobilenetv2"):
         train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_undilated_backbone_trains_on_multiples_of_32_and_predicts(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    """backbone_stride 32: canvases and prediction inputs are padded to multiples of 32,
+    and the snapshot says so (it is not a stride-16 network)."""
+    augment = dataclasses.replace(TINY.augment, crop=None)
+    recipe = dataclasses.replace(TINY, snapshots=[6], backbone_stride=32, augment=augment)
+    assert training_size(recipe, (48, 32)) == (64, 32)  # 48x32 frames at global scale 0.8
+    assert training_size(dataclasses.replace(recipe, backbone_stride=16), (48, 32)) == (48, 32)
+    per_image = dataclasses.replace(augment, canvas="per_image")
+    typical = typical_input_size(dataclasses.replace(recipe, augment=per_image), (480, 640))
+    assert all(v % 32 == 0 for v in typical)
+    train(spec_for(tiny_project, train=recipe), tmp_path / "run", show_progress=False)
+    snapshot = read_snapshot(RunDir(tmp_path / "run").snapshot_path(6))
+    assert snapshot.model.backbone_stride == 32
+    frame = np.zeros((33, 47, 3), np.uint8)
+    assert network_input(snapshot.model, torch.from_numpy(frame[None])).shape[-2:] == (64, 64)
+    predictor = Predictor(snapshot.model, snapshot.codec, device="cpu", compile=False)
+    poses = predictor.predict_frames([frame])
+    assert poses.shape == (1, snapshot.model.num_keypoints, 3) and np.isfinite(poses).all()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"backbone_stride": 24}, "backbone_stride must be 16, or 32 with features: timm"),
+        ({"backbone_stride": 32, "features": "deeplabcut"}, "backbone_stride must be 16, or 32"),
+    ],
+)
+def test_a_backbone_stride_other_than_16_or_32_is_refused(changes: dict, message: str) -> None:
+    with pytest.raises(PoseshiftError, match=message):
+        resolve_settings("fast", changes, where="train options")

@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from poseshift.errors import PoseshiftError
 from poseshift.models.origin import PYTORCH, TENSORFLOW, WeightsOrigin
 
-OUTPUT_STRIDE = 16
+OUTPUT_STRIDE = 16  # the default; 32 undilates (``create_backbone``, ``models.head``)
+BACKBONE_STRIDES = (OUTPUT_STRIDE, 2 * OUTPUT_STRIDE)
 # The paper's three families; how DeepLabCut-TF built them differs (docs/protocol.md).
 FAMILIES = ("resnet", "mobilenetv2", "efficientnet")
 _TIMM_CSV = "timm results/results-imagenet.csv"
@@ -151,13 +152,19 @@ def get_backbone(name: str) -> Backbone:
         raise PoseshiftError(f"unknown backbone {name!r}; valid names: {valid}") from None
 
 
-def create_backbone(name: str, origin: WeightsOrigin | None = None, features: str = "timm"):
-    """A randomly initialised timm feature extractor for ``name`` at output stride 16.
+def create_backbone(
+    name: str,
+    origin: WeightsOrigin | None = None,
+    features: str = "timm",
+    stride: int = OUTPUT_STRIDE,
+):
+    """A randomly initialised timm feature extractor for ``name`` at output ``stride``.
 
     Built for the conventions of ``origin`` (default: those of the expected weights).
     Returns a module mapping (B, 3, H, W) to a one-element list holding the
-    (B, channels, ceil(H/16), ceil(W/16)) feature map. ``features="deeplabcut"`` builds
-    MobileNetV2 / EfficientNet as DeepLabCut-TF did (``poseshift.models.dlc_features``).
+    (B, channels, ceil(H/s), ceil(W/s)) feature map; ``stride`` 32 is timm's undilated
+    network (the same weights). ``features="deeplabcut"`` builds MobileNetV2 /
+    EfficientNet as DeepLabCut-TF did (``poseshift.models.dlc_features``, stride 16 only).
     Weights are loaded separately (``poseshift.models.weights``) so that no call here
     touches the network.
     """
@@ -167,6 +174,11 @@ def create_backbone(name: str, origin: WeightsOrigin | None = None, features: st
 
     if features not in FEATURES:
         raise PoseshiftError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    if stride not in BACKBONE_STRIDES or (stride != OUTPUT_STRIDE and features != "timm"):
+        raise PoseshiftError(
+            f"backbone stride must be one of {BACKBONE_STRIDES} ({OUTPUT_STRIDE} with "
+            f"features: deeplabcut), got {stride}"
+        )
     entry = get_backbone(name)
     conventions = (origin or entry.origin).timm_kwargs(entry.timm_name)
     if features == "deeplabcut" and entry.family != "resnet":
@@ -176,7 +188,7 @@ def create_backbone(name: str, origin: WeightsOrigin | None = None, features: st
         pretrained=False,
         features_only=True,
         out_indices=(-1,),
-        output_stride=OUTPUT_STRIDE,
+        output_stride=stride,
         **conventions,
     )
 

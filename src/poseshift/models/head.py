@@ -2,13 +2,21 @@
 
 Geometry, in one place so that the codec, the trainer and inference agree:
 
-- the backbone maps an H x W image to ceil(H / 16) x ceil(W / 16) features (timm padding);
+- the backbone maps an H x W image to ceil(H / s) x ceil(W / s) features (timm padding), s
+  the backbone stride: 16 (DeepLabCut's and the paper's) or 32 (undilated, see below);
+- at s = 32 a learned upsampling (``ConvTranspose2d`` 256 channels, BatchNorm, ReLU, as
+  Xiao et al.'s "Simple Baselines") first doubles the map to stride 16;
 - ``ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)`` doubles that exactly,
-  so the maps are ``map_size(H, W) = (2 * ceil(H / 16), 2 * ceil(W / 16))``. For odd sizes this
-  is not ceil(H / 8) (H = 161 gives 22 rows, not 21); the last row or column then lies
-  partly outside the image, which is harmless;
+  so the maps are ``map_size(H, W, s) = (s / 8 * ceil(H / s), s / 8 * ceil(W / s))``. For
+  odd sizes this is not ceil(H / 8) (H = 161 gives 22 rows, not 21); the last row or column
+  then lies partly outside the image, which is harmless (the predictor pads to a multiple
+  of s anyway);
 - map cell (i, j) is centred on image pixel ``(x, y) = (j * 8 + 4, i * 8 + 4)``, DeepLabCut's
   ``x = j * stride + stride / 2``; ``ScoremapCodec.cell_centers`` is the one place computing it.
+
+Why stride 32 at all: undilated, ResNet's last stage works on a quarter of the cells, and a
+ResNet-50 training image of 448x448 counts 103 instead of 149 GFLOP (upsampling included),
+~1.3x faster on a CPU (benchmarks/train_vs_dlc3.md).
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ from torch import nn
 from poseshift.models.backbones import OUTPUT_STRIDE
 
 STRIDE = OUTPUT_STRIDE // 2  # the deconvolution doubles the stride-16 feature map
+UPSAMPLE_CHANNELS = 256  # Simple Baselines' deconvolution width
 
 
-def map_size(image_h: int, image_w: int) -> tuple[int, int]:
+def map_size(image_h: int, image_w: int, backbone_stride: int = OUTPUT_STRIDE) -> tuple[int, int]:
     """(h, w) of the scoremaps for an ``image_h`` x ``image_w`` input."""
-    return 2 * math.ceil(image_h / OUTPUT_STRIDE), 2 * math.ceil(image_w / OUTPUT_STRIDE)
+    cells = backbone_stride // STRIDE
+    return (
+        cells * math.ceil(image_h / backbone_stride),
+        cells * math.ceil(image_w / backbone_stride),
+    )
 
 
 class DeconvHead(nn.Module):
@@ -36,9 +49,19 @@ class DeconvHead(nn.Module):
     DeepLabCut trained with.
     """
 
-    def __init__(self, in_channels: int, num_keypoints: int) -> None:
+    def __init__(self, in_channels: int, num_keypoints: int, upsample: bool = False) -> None:
         super().__init__()
         self.num_keypoints = num_keypoints
+        self.upsample: nn.Module = nn.Identity()  # no parameters: stride-16 files load as ever
+        if upsample:  # behind a stride-32 backbone
+            deconv = nn.ConvTranspose2d(
+                in_channels, UPSAMPLE_CHANNELS, 3, stride=2, padding=1, output_padding=1,
+                bias=False,
+            )  # fmt: skip
+            self.upsample = nn.Sequential(
+                deconv, nn.BatchNorm2d(UPSAMPLE_CHANNELS), nn.ReLU(inplace=True)
+            )
+            in_channels = UPSAMPLE_CHANNELS
         self.scoremap = self._deconv(in_channels, num_keypoints)
         self.locref = self._deconv(in_channels, 2 * num_keypoints)
 
@@ -53,5 +76,7 @@ class DeconvHead(nn.Module):
         return layer
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, h, w) features -> scoremaps (B, K, 2h, 2w), locref (B, 2K, 2h, 2w)."""
+        """(B, C, h, w) features -> scoremaps (B, K, 2h, 2w), locref (B, 2K, 2h, 2w)
+        (4h, 4w at backbone stride 32)."""
+        features = self.upsample(features)
         return self.scoremap(features), self.locref(features)

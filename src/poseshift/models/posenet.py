@@ -1,4 +1,5 @@
-"""The pose network: a stride-16 backbone plus the DeepLabCut deconvolution head.
+"""The pose network: a stride-16 (or undilated stride-32) backbone plus the DeepLabCut
+deconvolution head, whose maps are at stride 8 either way (``poseshift.models.head``).
 
 A checkpoint written by ``save_posenet`` is self-describing: it stores the backbone name,
 the number of keypoints and the ``WeightsOrigin`` the network was built for (padding,
@@ -20,7 +21,12 @@ from torch import nn
 
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import write_atomic
-from poseshift.models.backbones import create_backbone, get_backbone
+from poseshift.models.backbones import (
+    BACKBONE_STRIDES,
+    OUTPUT_STRIDE,
+    create_backbone,
+    get_backbone,
+)
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE, DeconvHead
 from poseshift.models.image_norm import normalize_per_image
@@ -33,7 +39,8 @@ class PoseNet(nn.Module):
     """Backbone + head. ``forward`` takes normalized images (see ``normalize``).
 
     Returns ``{"scoremaps": (B, K, h, w) logits, "locref": (B, 2K, h, w)}`` with
-    ``(h, w) = head.map_size(H, W)``; locref channels 2k and 2k+1 are dx and dy of keypoint k.
+    ``(h, w) = head.map_size(H, W, backbone_stride)``; locref channels 2k and 2k+1 are dx and
+    dy of keypoint k. Inputs should be a multiple of ``backbone_stride`` (the predictor pads).
     """
 
     stride = STRIDE
@@ -44,6 +51,7 @@ class PoseNet(nn.Module):
         num_keypoints: int,
         origin: WeightsOrigin | None = None,
         features: str = "timm",
+        backbone_stride: int = OUTPUT_STRIDE,
     ) -> None:
         super().__init__()
         if num_keypoints < 1:
@@ -53,8 +61,10 @@ class PoseNet(nn.Module):
         self.num_keypoints = num_keypoints
         self.origin = origin or entry.origin
         self.features = features  # "timm" | "deeplabcut" (``create_backbone``)
-        self.backbone = create_backbone(backbone, self.origin, features)
-        self.head = DeconvHead(self.backbone.feature_info.channels()[-1], num_keypoints)
+        self.backbone_stride = backbone_stride  # what inputs are padded to a multiple of
+        self.backbone = create_backbone(backbone, self.origin, features, backbone_stride)
+        channels = self.backbone.feature_info.channels()[-1]
+        self.head = DeconvHead(channels, num_keypoints, upsample=backbone_stride > OUTPUT_STRIDE)
         self.mean = tuple(float(v) for v in self.origin.mean)
         self.std = tuple(float(v) for v in self.origin.std)
         # On the network's device, so normalizing costs no host-to-device copy per batch;
@@ -95,6 +105,7 @@ class PoseNet(nn.Module):
             "stride": self.stride,
             "origin": self.origin.to_dict(),
             "features": self.features,
+            "backbone_stride": self.backbone_stride,
             "batchnorm_statistics": "per_image" if self.per_image_statistics else "running",
         }
 
@@ -105,6 +116,7 @@ def build_posenet(
     init: str = "scratch",
     weights: str | os.PathLike[str] | None = None,
     features: str = "timm",
+    backbone_stride: int = OUTPUT_STRIDE,
 ) -> PoseNet:
     """A PoseNet whose backbone starts from ``init``: "imagenet", "scratch" or a weights file.
 
@@ -112,7 +124,8 @@ def build_posenet(
     (``weights`` first, if given); a file path is read in any format ``weights`` reads. The
     network is built for the weights' origin (from scratch: that of the backbone's expected
     weights, so a scratch twin is the same network) and with ``features`` (``"timm"`` or
-    ``"deeplabcut"``, see ``create_backbone``). The head always starts fresh.
+    ``"deeplabcut"``, see ``create_backbone``) at ``backbone_stride`` (16, or 32 undilated:
+    the same weights). The head always starts fresh.
     """
     from poseshift.models.weights import load_backbone_weights, read_weights
     from poseshift.models.weights_lookup import locate_imagenet_weights
@@ -122,7 +135,7 @@ def build_posenet(
             raise PoseshiftError(
                 f"weights={weights} only applies to init='imagenet', not 'scratch'"
             )
-        return PoseNet(backbone, num_keypoints, features=features)
+        return PoseNet(backbone, num_keypoints, features=features, backbone_stride=backbone_stride)
     if init == "imagenet":
         path = locate_imagenet_weights(backbone, weights)
     elif weights is not None:
@@ -134,7 +147,7 @@ def build_posenet(
     else:
         path = Path(init)
     read = read_weights(path, backbone)
-    model = PoseNet(backbone, num_keypoints, read.origin, features)
+    model = PoseNet(backbone, num_keypoints, read.origin, features, backbone_stride)
     load_backbone_weights(model.backbone, read, model.backbone_name)
     return model
 
@@ -143,7 +156,10 @@ def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
     """An untrained network of the shape and conventions a checkpoint config describes."""
     origin = config_origin(config, where)
     features = config.get("features", "timm")  # older files: timm's feature network
-    model = PoseNet(config["backbone"], config["num_keypoints"], origin, features)
+    stride = config.get("backbone_stride", OUTPUT_STRIDE)  # older files: stride 16
+    if not isinstance(stride, int) or stride not in BACKBONE_STRIDES:
+        raise PoseshiftError(f"{where}: unknown backbone_stride {stride!r}")
+    model = PoseNet(config["backbone"], config["num_keypoints"], origin, features, stride)
     statistics = config.get("batchnorm_statistics", "running")  # older files: running
     if statistics not in ("running", "per_image"):
         raise PoseshiftError(f"{where}: unknown batchnorm_statistics {statistics!r}")

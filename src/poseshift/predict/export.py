@@ -95,6 +95,7 @@ def export_run(run_dir: str | Path, *, format: str = "onnx", snapshot: str | int
     predictor = run_predictor(run, iteration, device="cpu", precision="fp32", compile=False)
     model, codec, stride = predictor.model, predictor.codec, predictor.codec.stride
     name = run.scorer(iteration)
+    cells = model.backbone_stride // stride  # map cells per backbone cell (head.map_size)
     path = run.export_dir / f"{name}{FORMATS[format]}"
     (export_onnx if format == "onnx" else export_torchscript)(model, path)
     description = {
@@ -119,14 +120,19 @@ def export_run(run_dir: str | Path, *, format: str = "onnx", snapshot: str | int
             "cv2.resize, INTER_AREA when shrinking, INTER_LINEAR when growing; map predicted "
             "x, y back to frame pixels as (x + 0.5) * W / w - 0.5, (y + 0.5) * H / h - 0.5 "
             "(integer coordinates are pixel centres)",
+            "pad": f"pad the resized frame with black (pixel 0) on the right and bottom to a "
+            f"multiple of {model.backbone_stride} in height and width (the feature grid of "
+            "TensorFlow-padded networks depends on the size); predictions need no change",
+            "pad_to_multiple": model.backbone_stride,
             "channel_order": "RGB",
             "formula": "(pixel / 255 - mean[c]) / std[c]",
             "mean": list(model.mean),
             "std": list(model.std),
         },
         "outputs": {
-            "scoremaps": "(batch, K, h, w) logits, h = 2 * ceil(height / 16), "
-            "w = 2 * ceil(width / 16); sigmoid gives the likelihood",
+            "scoremaps": f"(batch, K, h, w) logits, h = {cells} * ceil(height / "
+            f"{model.backbone_stride}), w = {cells} * ceil(width / {model.backbone_stride}); "
+            "sigmoid gives the likelihood",
             "locref": "(batch, 2K, h, w); channels 2k, 2k + 1 are dx, dy of keypoint k in "
             "units of locref_stdev",
         },

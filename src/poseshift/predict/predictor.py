@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from poseshift.data.images import resize_frame
 from poseshift.device import check_precision, dtype_name, inference_dtype, pick_device
 from poseshift.errors import PoseshiftError
-from poseshift.models.backbones import OUTPUT_STRIDE
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.head import STRIDE
 from poseshift.models.posenet import PoseNet, read_snapshot
@@ -189,7 +188,8 @@ def network_input(model: PoseNet, frames: torch.Tensor) -> torch.Tensor:
     """
     images = frames.permute(0, 3, 1, 2)
     height, width = images.shape[-2:]
-    images = F.pad(images, (0, -width % OUTPUT_STRIDE, 0, -height % OUTPUT_STRIDE))
+    multiple = model.backbone_stride
+    images = F.pad(images, (0, -width % multiple, 0, -height % multiple))
     return model.normalize(images)
 
 

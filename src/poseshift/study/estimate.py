@@ -37,7 +37,10 @@ def seconds_per_iteration(
     """Time of forward + backward + SGD step after one warm-up step, on random data."""
     from poseshift.models.posenet import build_posenet
 
-    model = build_posenet(backbone, num_keypoints, init="scratch").to(device).train()
+    model = build_posenet(
+        backbone, num_keypoints, init="scratch", backbone_stride=config.backbone_stride
+    )
+    model = model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     width, height = typical_input_size(config, frame_size)
     images = torch.randn(config.batch_size, 3, height, width, device=device)

@@ -32,7 +32,6 @@ from poseshift.device import autocast_dtype, device_name, dtype_name, pick_devic
 from poseshift.download import sha256_of
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
-from poseshift.models.backbones import OUTPUT_STRIDE
 from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
 from poseshift.run import RunDir
@@ -116,7 +115,7 @@ def training_size(config: TrainConfig, largest_frame: Sequence[int]) -> tuple[in
     if config.augment.crop:
         return tuple(config.augment.crop)  # type: ignore[return-value]
     width, height = (v * config.augment.global_scale for v in largest_frame)
-    return tuple(math.ceil(v / OUTPUT_STRIDE) * OUTPUT_STRIDE for v in (width, height))  # type: ignore[return-value]
+    return _padded((width, height), config.backbone_stride)
 
 
 def typical_input_size(config: TrainConfig, frame: Sequence[int]) -> tuple[int, int]:
@@ -127,7 +126,12 @@ def typical_input_size(config: TrainConfig, frame: Sequence[int]) -> tuple[int, 
     low, high = config.augment.scale_jitter
     rms = math.sqrt((low * low + low * high + high * high) / 3)  # E[s^2] of U(low, high)
     scale = config.augment.global_scale * rms
-    return tuple(math.ceil(v * scale / OUTPUT_STRIDE) * OUTPUT_STRIDE for v in frame)  # type: ignore[return-value]
+    return _padded([v * scale for v in frame], config.backbone_stride)
+
+
+def _padded(size: Sequence[float], stride: int) -> tuple[int, int]:
+    width, height = (math.ceil(v / stride) * stride for v in size)
+    return width, height
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -267,7 +271,11 @@ def _train(
         model = posenet_from_config(state["config"], str(checkpoint))
     else:
         model = build_posenet(
-            spec.backbone, len(dataset.bodyparts), init=spec.init, features=config.features
+            spec.backbone,
+            len(dataset.bodyparts),
+            init=spec.init,
+            features=config.features,
+            backbone_stride=config.backbone_stride,
         )
         if batchnorm_mode(spec) == "per_image":
             model.normalize_per_image()
@@ -282,7 +290,7 @@ def _train(
     canvas = None  # per_image: no canvas
     if config.augment.canvas == "fixed":
         canvas = training_size(config, dataset.image_sizes[train_indices].max(axis=0))
-    augment = Augmenter(config.augment, canvas, dataset.bodyparts, stride=OUTPUT_STRIDE)
+    augment = Augmenter(config.augment, canvas, dataset.bodyparts, stride=model.backbone_stride)
     stream = TrainingStream(dataset, train_indices, augment, config.seed, execution.cache_images)
     loader = training_loader(
         stream,
@@ -348,8 +356,9 @@ def _make_step(model, optimizer, codec: ScoremapCodec, spec: RunSpec, ranks: Ran
     memory = torch.channels_last if spec.execution.channels_last else torch.contiguous_format
     forward: Callable[..., dict[str, torch.Tensor]] = ranks.parallel(model)
     frozen = batchnorm_mode(spec) == "frozen"
+    # The backbone family's layers: the stride-32 upsampling's BatchNorm always trains.
     batchnorm_layers = [
-        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        m for m in model.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
     ]
     if spec.execution.compile:
         forward = torch.compile(forward)
