@@ -54,7 +54,7 @@ def train_tables(report: dict) -> None:
 def accuracy_table(report: dict) -> None:
     acc = report["accuracy"]
     row = acc["dlc"]["rows"][0][0]
-    arms = {k: v for k, v in acc.items() if k.startswith("poseshift_") or k == "poseshift"}
+    arms = {k: v for k, v in acc.items() if isinstance(v, dict) and "partitions" in v}
     parts = {name: arm["partitions"] for name, arm in arms.items()}
     print()
     print(
