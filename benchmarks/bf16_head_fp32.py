@@ -35,9 +35,9 @@ def main() -> None:
             head = predictor.model.head
             forward = head.forward
 
-            def fp32_head(features, forward=forward):
+            def fp32_head(features, *skip, forward=forward):
                 with torch.autocast("cpu", enabled=False):
-                    return forward(features.float())
+                    return forward(features.float(), *(s.float() for s in skip))
 
             head.forward = fp32_head
         poses[name] = predict_video(

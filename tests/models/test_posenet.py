@@ -43,16 +43,18 @@ def test_posenet_maps_have_the_documented_shape(size):
 
 @pytest.mark.parametrize("size", [(160, 288), (161, 287), (97, 33)])
 def test_an_undilated_backbone_keeps_the_maps_at_stride_8(size):
-    """Backbone stride 32: a quarter of the feature cells, one learned 2x upsampling, then
-    the same head, so codec, decoding and targets are those of stride 16; the backbone's
-    weights are the same tensors (ImageNet files load into either)."""
+    """Backbone stride 32: a quarter of the feature cells, one learned 2x upsampling joined
+    by the stride-16 stage's map, then the same head, so codec, decoding and targets are
+    those of stride 16; the backbone's weights are the same tensors (ImageNet files load
+    into either)."""
     dilated = PoseNet("mobilenetv2_035", 3)
     model = PoseNet("mobilenetv2_035", 3, backbone_stride=32).eval()
     assert model.stride == dilated.stride == 8
     with torch.no_grad():
-        features = model.backbone(torch.randn(2, 3, *size))[-1]
+        skip, features = model.backbone(torch.randn(2, 3, *size))
         out = model(torch.randn(2, 3, *size))
     assert features.shape[-2:] == tuple(-(-v // 32) for v in size)
+    assert skip.shape[-2:] == tuple(-(-v // 16) for v in size)
     assert out["scoremaps"].shape == (2, 3, *map_size(*size, backbone_stride=32))
     assert out["locref"].shape == (2, 6, *map_size(*size, backbone_stride=32))
     if size[0] % 32 == 0 and size[1] % 32 == 0:  # padded inputs: the stride-16 map size
@@ -81,6 +83,14 @@ def test_backbone_stride_survives_the_checkpoint_and_old_files_are_stride_16(tmp
     torch.save(payload, tmp_path / "bad.pt")
     with pytest.raises(PoseshiftError, match=r"bad\.pt: unknown backbone_stride 8"):
         load_posenet(tmp_path / "bad.pt")
+    # a stride-32 file without the skip's weights (as the first stride-32 version wrote)
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"] = {
+        k: v for k, v in payload["state_dict"].items() if not k.startswith("head.lateral")
+    }
+    torch.save(payload, tmp_path / "noskip.pt")
+    with pytest.raises(PoseshiftError, match=r"noskip\.pt: its weights do not fit .*lateral"):
+        load_posenet(tmp_path / "noskip.pt")
 
 
 def test_normalize_takes_uint8_or_unit_floats():

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from poseshift.cli import app
 from poseshift.errors import PoseshiftError
-from poseshift.models.posenet import load_posenet
-from poseshift.predict.export import export_run, recipe_path
+from poseshift.models.posenet import PoseNet, load_posenet
+from poseshift.predict.export import export_onnx, export_run, export_torchscript, recipe_path
 from poseshift.run import RunDir
 
 SHAPES = [(1, 3, 48, 64), (3, 3, 96, 80)]  # batch, height and width differ from the example
@@ -71,3 +71,39 @@ def test_onnx_matches_pytorch_with_dynamic_shapes(run: Path) -> None:
 def test_unknown_format_is_an_error(run: Path) -> None:
     with pytest.raises(PoseshiftError, match="export format must be one of"):
         export_run(run, format="tflite")
+
+
+STRIDE_32_SHAPES = [(1, 3, 64, 96), (2, 3, 70, 100)]  # 70 x 100: no multiple of 32
+
+
+def _stride_32_reference() -> tuple[PoseNet, list[tuple[torch.Tensor, np.ndarray]]]:
+    model = PoseNet("mobilenetv2_035", 2, backbone_stride=32).eval()
+    cases = []
+    for shape in STRIDE_32_SHAPES:
+        images = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+        with torch.no_grad():
+            cases.append((images, model(images)["scoremaps"].numpy()))
+    return model, cases
+
+
+def test_a_stride_32_network_scripts_with_its_skip(tmp_path: Path) -> None:
+    """backbone_stride 32: the scripted model carries the upsampling and the stride-16 skip."""
+    model, cases = _stride_32_reference()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.load(str(export_torchscript(model, tmp_path / "m.pt")))
+    for images, expected in cases:
+        with torch.no_grad():
+            np.testing.assert_allclose(scripted(images)[0].numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.slow  # ONNX export of a second network: ~3 min on 2 cores
+def test_a_stride_32_network_exports_to_onnx_with_its_skip(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model, cases = _stride_32_reference()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for images, expected in cases:
+        onnx_maps = session.run(["scoremaps"], {"images": images.numpy()})[0]
+        np.testing.assert_allclose(onnx_maps, expected, atol=1e-4)

@@ -86,6 +86,20 @@ def test_int8_keeps_the_stem_and_the_residual_sums_in_fp32() -> None:
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
 
 
+def test_int8_quantizes_a_stride_32_network_with_its_skip() -> None:
+    """backbone_stride 32: the quantized backbone hands the head both maps, so int8 poses
+    follow fp32's (a dropped skip would be an error, a wrong one a large difference)."""
+    torch.manual_seed(0)
+    model = PoseNet("resnet50", 2, backbone_stride=32).eval()
+    batches = [torch.randn(1, 3, 64, 96) for _ in range(4)]
+    network = quantize_posenet(model, batches)
+    with torch.no_grad():
+        outputs, reference = network(batches[0]), model(batches[0])
+    assert outputs["scoremaps"].shape == reference["scoremaps"].shape == (1, 2, 8, 12)
+    error = (outputs["scoremaps"] - reference["scoremaps"]).abs().max()
+    assert error < 0.1 * reference["scoremaps"].abs().max()
+
+
 def test_int8_is_not_for_still_images() -> None:
     predictor = Predictor(PoseNet("mobilenetv2_035", 2), ScoremapCodec(8, 17, 7.28), device="cpu")
     predictor_int8 = Predictor(

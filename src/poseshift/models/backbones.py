@@ -161,9 +161,9 @@ def create_backbone(
     """A randomly initialised timm feature extractor for ``name`` at output ``stride``.
 
     Built for the conventions of ``origin`` (default: those of the expected weights).
-    Returns a module mapping (B, 3, H, W) to a one-element list holding the
-    (B, channels, ceil(H/s), ceil(W/s)) feature map; ``stride`` 32 is timm's undilated
-    network (the same weights). ``features="deeplabcut"`` builds MobileNetV2 /
+    Returns a module mapping (B, 3, H, W) to a list ending with the (B, channels,
+    ceil(H/s), ceil(W/s)) feature map; ``stride`` 32 is timm's undilated network (the same
+    weights), whose list starts with the stride-16 stage's map (the head's skip). ``features="deeplabcut"`` builds MobileNetV2 /
     EfficientNet as DeepLabCut-TF did (``poseshift.models.dlc_features``, stride 16 only).
     Weights are loaded separately (``poseshift.models.weights``) so that no call here
     touches the network.
@@ -187,7 +187,7 @@ def create_backbone(
         entry.timm_model_name,
         pretrained=False,
         features_only=True,
-        out_indices=(-1,),
+        out_indices=(-1,) if stride == OUTPUT_STRIDE else (-2, -1),
         output_stride=stride,
         **conventions,
     )

@@ -63,8 +63,9 @@ class PoseNet(nn.Module):
         self.features = features  # "timm" | "deeplabcut" (``create_backbone``)
         self.backbone_stride = backbone_stride  # what inputs are padded to a multiple of
         self.backbone = create_backbone(backbone, self.origin, features, backbone_stride)
-        channels = self.backbone.feature_info.channels()[-1]
-        self.head = DeconvHead(channels, num_keypoints, upsample=backbone_stride > OUTPUT_STRIDE)
+        channels = self.backbone.feature_info.channels()
+        skip = channels[-2] if backbone_stride > OUTPUT_STRIDE else None
+        self.head = DeconvHead(channels[-1], num_keypoints, skip_channels=skip)
         self.mean = tuple(float(v) for v in self.origin.mean)
         self.std = tuple(float(v) for v in self.origin.std)
         # On the network's device, so normalizing costs no host-to-device copy per batch;
@@ -91,8 +92,9 @@ class PoseNet(nn.Module):
         return (x - self.pixel_mean) / self.pixel_std
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(images)[-1]
-        scoremaps, locref = self.head(features)
+        maps = self.backbone(images)
+        skip = maps[-2] if len(maps) > 1 else None  # stride 32: the stride-16 stage's map
+        scoremaps, locref = self.head(maps[-1], skip)
         return {"scoremaps": scoremaps, "locref": locref}
 
     def config(self) -> dict[str, Any]:
@@ -166,6 +168,20 @@ def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
     return model.normalize_per_image() if statistics == "per_image" else model
 
 
+def load_weights(
+    model: PoseNet, state_dict: dict, path: str | os.PathLike[str], *, fix: str = "retrain it"
+) -> None:
+    """Load ``path``'s weights into ``model``; weights of another shape are a one-line error."""
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:  # missing, unexpected or misshapen tensors
+        detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise PoseshiftError(
+            f"{path}: its weights do not fit the network its config describes ({detail}); "
+            f"it was written by another poseshift version or altered: {fix}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A trained network with what it takes to use it: its codec and its input scale."""
@@ -220,7 +236,7 @@ def read_snapshot(
     path = Path(path)
     payload = _read_payload(path, map_location)
     model = posenet_from_config(payload["config"], str(path))
-    model.load_state_dict(payload["state_dict"])
+    load_weights(model, payload["state_dict"], path)
     if "codec" in payload:
         codec = ScoremapCodec(model.stride, **payload["codec"])
         scale = float(payload["input_scale"])

@@ -61,15 +61,16 @@ def check_int8(device: torch.device, compile: bool) -> None:
         ) from None
 
 
-class _FeatureMap(nn.Module):
-    """The backbone's last (stride-16) feature map: the part that gets quantized."""
+class _FeatureMaps(nn.Module):
+    """The backbone's feature maps (the last; before it the skip at stride 32): the part
+    that gets quantized."""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone(images)[-1]
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.backbone(images))
 
 
 class QuantizedPoseNet(nn.Module):
@@ -81,7 +82,8 @@ class QuantizedPoseNet(nn.Module):
         self.head = head
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        scoremaps, locref = self.head(self.backbone(images).float())
+        maps = [m.float() for m in self.backbone(images)]
+        scoremaps, locref = self.head(maps[-1], maps[-2] if len(maps) > 1 else None)
         return {"scoremaps": scoremaps, "locref": locref}
 
 
@@ -92,7 +94,7 @@ def quantize_posenet(model: PoseNet, calibration: list[torch.Tensor]) -> Quantiz
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    features = _FeatureMap(model.backbone).eval()
+    features = _FeatureMaps(model.backbone).eval()
     quantizer = _quantizer()
     quantizer.set_module_name_qconfig(f"backbone.{stem_convolution(model.backbone)}", None)
     with torch.no_grad(), warnings.catch_warnings():

@@ -33,7 +33,12 @@ from poseshift.download import sha256_of
 from poseshift.errors import PoseshiftError
 from poseshift.fsutil import check_output_dir, write_atomic, write_json_atomic
 from poseshift.models.codec import ScoremapCodec
-from poseshift.models.posenet import build_posenet, posenet_from_config, save_posenet
+from poseshift.models.posenet import (
+    build_posenet,
+    load_weights,
+    posenet_from_config,
+    save_posenet,
+)
 from poseshift.run import RunDir
 from poseshift.spec import INITS, RunSpec, TrainConfig, batchnorm_mode, validate_spec
 from poseshift.train import distributed
@@ -170,8 +175,8 @@ def _read_checkpoint(path: Path) -> dict | None:
         ) from None
 
 
-def _restore(state: dict, model, optimizer) -> int:
-    model.load_state_dict(state["model"])
+def _restore(state: dict, model, optimizer, path: Path) -> int:
+    load_weights(model, state["model"], path, fix="delete it to restart the run")
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
@@ -285,7 +290,7 @@ def _train(
     if execution.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(model, config)
-    start = _restore(state, model, optimizer) if state else 0
+    start = _restore(state, model, optimizer, checkpoint) if state else 0
 
     canvas = None  # per_image: no canvas
     if config.augment.canvas == "fixed":
