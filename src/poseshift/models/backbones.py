@@ -1,4 +1,4 @@
-"""The backbone table: the paper's networks (and EfficientNets), all at output stride 16.
+"""The backbone table: the paper's networks (and EfficientNets), at output stride 16 (or 32).
 
 One plain dict, ``BACKBONES``, maps a poseshift name to its timm architecture, the ImageNet
 weights ``init="imagenet"`` expects (with their top-1 and where that number comes from) and
@@ -163,10 +163,10 @@ def create_backbone(
     Built for the conventions of ``origin`` (default: those of the expected weights).
     Returns a module mapping (B, 3, H, W) to a list ending with the (B, channels,
     ceil(H/s), ceil(W/s)) feature map; ``stride`` 32 is timm's undilated network (the same
-    weights), whose list starts with the stride-16 stage's map (the head's skip). ``features="deeplabcut"`` builds MobileNetV2 /
-    EfficientNet as DeepLabCut-TF did (``poseshift.models.dlc_features``, stride 16 only).
-    Weights are loaded separately (``poseshift.models.weights``) so that no call here
-    touches the network.
+    weights), whose list starts with the stride-16 stage's map (the head's skip).
+    ``features="deeplabcut"`` builds MobileNetV2 / EfficientNet as DeepLabCut-TF did
+    (``poseshift.models.dlc_features``, stride 16 only). Weights are loaded separately
+    (``poseshift.models.weights``) so that no call here touches the network.
     """
     import timm
 
