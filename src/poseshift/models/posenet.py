@@ -169,13 +169,19 @@ def posenet_from_config(config: dict[str, Any], where: str) -> PoseNet:
 
 
 def load_weights(
-    model: PoseNet, state_dict: dict, path: str | os.PathLike[str], *, fix: str = "retrain it"
+    model: PoseNet,
+    state_dict: dict,
+    path: str | os.PathLike[str],
+    *,
+    fix: str = "train its run again in a new directory",
 ) -> None:
     """Load ``path``'s weights into ``model``; weights of another shape are a one-line error."""
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:  # missing, unexpected or misshapen tensors
-        detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        lines = str(exc).splitlines()  # a heading, then one line per kind of mismatch
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
         raise PoseshiftError(
             f"{path}: its weights do not fit the network its config describes ({detail}); "
             f"it was written by another poseshift version or altered: {fix}"
