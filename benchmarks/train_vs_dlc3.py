@@ -20,7 +20,8 @@ training images) at ``--acc-crop``, then poseshift evaluate / DeepLabCut evaluat
 score the test images of the shared split.
 
 ``--stride32`` adds poseshift bf16 with ``backbone_stride: 32`` (ResNet-50 undilated, a
-learned upsampling before the head) to every speed round and to the accuracy part.
+learned upsampling joined by the stride-16 stage before the head) to every speed round and
+to the accuracy part.
 
     .venv/bin/python benchmarks/train_vs_dlc3.py --workdir /tmp/dlc3-bench
 """
