@@ -157,6 +157,10 @@ def test_a_checkpoint_never_runs_code(tiny_project: Path, tmp_path: Path) -> Non
     with pytest.raises(PoseshiftError, match=r"checkpoint .*last.pt cannot be read"):
         train(spec, run, show_progress=False)
     assert not (tmp_path / "ran").exists()
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("head.")}
+    torch.save(state, checkpoint)  # weights of another network: refused, not a traceback
+    with pytest.raises(PoseshiftError, match=r"last\.pt: its weights do not fit .*delete it"):
+        train(spec, run, show_progress=False)
     checkpoint.write_bytes(b"not a checkpoint")
     with pytest.raises(PoseshiftError, match="delete it to restart the run"):
         train(spec, run, show_progress=False)
