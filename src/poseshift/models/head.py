@@ -85,6 +85,11 @@ class DeconvHead(nn.Module):
         nn.init.zeros_(layer.bias)
         return layer
 
+    def forward_maps(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's list of maps (``create_backbone``: the last, before it the skip at
+        stride 32) -> scoremaps, locref."""
+        return self.forward(maps[-1], maps[-2] if len(maps) > 1 else None)
+
     def forward(
         self, features: torch.Tensor, skip: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:

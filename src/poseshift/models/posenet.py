@@ -92,9 +92,7 @@ class PoseNet(nn.Module):
         return (x - self.pixel_mean) / self.pixel_std
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = self.backbone(images)
-        skip = maps[-2] if len(maps) > 1 else None  # stride 32: the stride-16 stage's map
-        scoremaps, locref = self.head(maps[-1], skip)
+        scoremaps, locref = self.head.forward_maps(self.backbone(images))
         return {"scoremaps": scoremaps, "locref": locref}
 
     def config(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from poseshift.errors import PoseshiftError
 from poseshift.predict.frames import FrameBatches
 
 if TYPE_CHECKING:
+    from poseshift.models.head import DeconvHead
     from poseshift.models.posenet import PoseNet
     from poseshift.predict.predictor import Predictor
 
@@ -76,14 +77,13 @@ class _FeatureMaps(nn.Module):
 class QuantizedPoseNet(nn.Module):
     """An int8 backbone (an exported, converted graph) with the fp32 head of a PoseNet."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, head: DeconvHead) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = [m.float() for m in self.backbone(images)]
-        scoremaps, locref = self.head(maps[-1], maps[-2] if len(maps) > 1 else None)
+        scoremaps, locref = self.head.forward_maps([m.float() for m in self.backbone(images)])
         return {"scoremaps": scoremaps, "locref": locref}
 
 
