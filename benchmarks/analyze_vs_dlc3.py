@@ -49,7 +49,7 @@ from _common import (
     versions,
 )
 
-from poseshift.video_memory import OFF_SWITCH
+from poseshift.memory_policy import OFF_SWITCH
 
 VIDEO = SHARED_PROJECT / "videos" / "m3v1mp4.mp4"
 

@@ -21,7 +21,8 @@ score the test images of the shared split.
 
 ``--stride32`` adds poseshift bf16 with ``backbone_stride: 32`` (ResNet-50 undilated, a
 learned upsampling joined by the stride-16 stage before the head) to every speed round and
-to the accuracy part.
+to the accuracy part. ``poseshift train`` keeps freed memory in glibc's heap
+(``poseshift.memory_policy``); ``--memory-defaults`` adds the bf16 arms again without it.
 
     .venv/bin/python benchmarks/train_vs_dlc3.py --workdir /tmp/dlc3-bench
 """
@@ -51,13 +52,17 @@ from _common import (
     write_preset,
 )
 
+from poseshift.memory_policy import OFF_SWITCH
 
-def poseshift_train(project: Path, run: Path, preset: Path, iters: int, crop: str, logf: Path):
+
+def poseshift_train(
+    project: Path, run: Path, preset: Path, iters: int, crop: str, logf: Path, env: dict = ENV
+):
     """Run the CLI; sample the process CPU time whenever a log.jsonl line appears."""
     command = train_command(project, run, "resnet50", str(preset), iters, crop)
     load_before = load()
     with logf.open("w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=ENV)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         samples, seen = [], 0
         while proc.poll() is None:
             path = run / "log.jsonl"
@@ -138,6 +143,8 @@ VARIANTS = {
     "bf16": {"precision": "bf16"},
     "bf16-stride32": {"precision": "bf16", "backbone_stride": 32},
 }
+# ``--memory-defaults``: these arms again under torch's and glibc's memory defaults.
+MEMORY_DEFAULTS = "-memory-defaults"
 
 
 def speed(args, project: Path, workdir: Path) -> list[dict]:
@@ -154,9 +161,10 @@ def speed(args, project: Path, workdir: Path) -> list[dict]:
     crop = f"{args.crop[0]}x{args.crop[1]}"
     results = []
     for r in range(args.rounds):
-        runs = [("dlc", "resnet50_gn"), ("poseshift", "fp32"), ("poseshift", "bf16")]
-        if args.stride32:
-            runs.append(("poseshift", "bf16-stride32"))
+        variants = ["fp32", "bf16", *(["bf16-stride32"] if args.stride32 else [])]
+        if args.memory_defaults:
+            variants += [v + MEMORY_DEFAULTS for v in variants if v != "fp32"]
+        runs = [("dlc", "resnet50_gn"), *(("poseshift", v) for v in variants)]
         if args.dlc_bn and r == 0:  # once: a reference for the network difference only
             runs.append(("dlc", "resnet50"))
         for tool, variant in runs:
@@ -165,13 +173,15 @@ def speed(args, project: Path, workdir: Path) -> list[dict]:
             if tool == "dlc":
                 res = dlc_train(project, args.steps, variant, args.crop, workdir / f"{tag}.log")
             else:
+                memory_defaults = variant.endswith(MEMORY_DEFAULTS)
                 res = poseshift_train(
                     project,
                     workdir / tag,
-                    presets[variant],
+                    presets[variant.removesuffix(MEMORY_DEFAULTS)],
                     args.steps,
                     crop,
                     workdir / f"{tag}.log",
+                    env={**ENV, OFF_SWITCH: "off"} if memory_defaults else ENV,
                 )
                 res["tool"] = f"poseshift (resnet50, {variant})"
             res["round"] = r
@@ -250,6 +260,11 @@ def main() -> None:
     parser.add_argument("--acc-epochs", type=int, default=4, help="0: skip the accuracy part")
     parser.add_argument("--acc-crop", type=int, nargs=2, default=(224, 224))
     parser.add_argument("--stride32", action="store_true", help="also backbone_stride 32")
+    parser.add_argument(
+        "--memory-defaults",
+        action="store_true",
+        help="also the bf16 arms under glibc's memory defaults (POSESHIFT_MEMORY_POLICY=off)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from poseshift.cli.train import parse_size
-from poseshift.video_memory import use_video_memory_policy
+from poseshift.memory_policy import use_memory_policy
 
 console = Console()
 
@@ -54,7 +54,7 @@ def analyze(
     ),
 ) -> None:
     """Write DeepLabCut-compatible poses (<video><scorer>.h5 / .csv / _meta.pickle) per video."""
-    use_video_memory_policy()  # before torch loads
+    use_memory_policy(huge_pages=True)  # before torch loads
     from poseshift.predict.pose_formats import parse_exports
     from poseshift.predict.video import analyze_videos
     from poseshift.predict.video_extras import analyze_with_extras
@@ -116,7 +116,7 @@ def label_video(
     scorer: str | None = typer.Option(None, help=SCORER_HELP),
 ) -> None:
     """Write <video><scorer>_labeled.mp4 with keypoints and the project's skeleton."""
-    use_video_memory_policy()  # before torch loads
+    use_memory_policy(huge_pages=True)  # before torch loads
     from poseshift.predict.labeled_video import label_video as make_labeled_video
 
     path = make_labeled_video(

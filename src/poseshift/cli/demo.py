@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from poseshift.memory_policy import use_memory_policy
+
 
 def demo(
     out: Path = typer.Option(Path("poseshift-demo"), "--out", help="Folder for everything."),
@@ -17,6 +19,7 @@ def demo(
     ),
 ) -> None:
     """Run a small robustness study on the CPU and show the real-data workflow."""
+    use_memory_policy(huge_pages=False)  # before torch loads: it trains more than it analyzes
     from poseshift.demo import run_demo
 
     run_demo(out, quick, openfield)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from poseshift.cli._app import group
 from poseshift.cli.study_report import report
+from poseshift.memory_policy import use_memory_policy
 
 app = group("Grids of runs (the paper's study or your own): plan, run, report.")
 app.command("report")(report)
@@ -106,6 +107,7 @@ def run(
     retry_failed: bool = typer.Option(False, help="Run failed runs again."),
 ) -> None:
     """Train and evaluate every run; finished runs are skipped, interrupted ones resume."""
+    use_memory_policy(huge_pages=False)  # before torch loads (the local backend trains here)
     from poseshift.study.plan import load_plan
     from poseshift.study.runner import run_study
 

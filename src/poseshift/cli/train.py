@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from poseshift.memory_policy import use_memory_policy
+
 console = Console()
 
 
@@ -69,6 +71,7 @@ def train(
     seed: int | None = typer.Option(None, help="Override the preset's seed."),
 ) -> None:
     """Train a pose network; re-running resumes an interrupted run or skips a finished one."""
+    use_memory_policy(huge_pages=False)  # before torch loads
     from poseshift.spec import RunSpec, resolve_settings
     from poseshift.train.distributed import launched_rank, world_size
     from poseshift.train.trainer import train as run_training

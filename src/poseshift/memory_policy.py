@@ -1,0 +1,46 @@
+"""The CLI's memory policy on Linux, set at process start, before torch loads.
+
+Training and video analysis allocate and free the same large tensors every step or batch.
+By default glibc maps each block above its threshold (at most 32 MiB) afresh and the
+kernel zeroes it page by page; a ResNet-50 training step at 448x448 has many such tensors.
+Keeping freed memory in glibc's heap for the next step removes those page faults: half of
+them in ``poseshift train`` of a ResNet-50 (batch 8, 448x448, bf16), 10-15 % more images/s
+there for 12 % more peak memory (benchmarks/train_vs_dlc3.md, "Session 16").
+
+Video analysis also puts tensors of 2 MiB and more on 2 MiB pages (torch's own
+``THP_MEM_ALLOC_ENABLE``): with both, ``poseshift analyze`` of a ResNet-50 at 640x480 on the
+2-core CPU ran 15-24 % more frames/s in int8, 8 % in bf16 and 6 % in fp32, with identical
+poses (benchmarks/analyze_vs_dlc3.md, "Session 9"). Training does without huge pages: they
+made its step 17 % slower (its saved activations are faulted in afresh every step, now
+2 MiB at a time; benchmarks/train_step_profile.md, "Session 9").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+OFF_SWITCH = "POSESHIFT_MEMORY_POLICY"  # =off leaves torch's and glibc's defaults
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+
+def use_memory_policy(*, huge_pages: bool) -> bool:
+    """Freed memory kept in glibc's heap (and, for video, huge pages); whether it is now on.
+
+    A no-op where torch is already loaded (its allocator reads the huge-page setting once,
+    and a notebook's process is not ours to retune), off Linux, with a C library other than
+    glibc, or with ``POSESHIFT_MEMORY_POLICY=off``. A user's own ``THP_MEM_ALLOC_ENABLE``
+    wins. Processes forked later (data-loading workers) inherit it; spawned ones do not.
+    """
+    if "torch" in sys.modules or sys.platform != "linux" or os.environ.get(OFF_SWITCH) == "off":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl or another C library: nothing to tune
+        return False
+    if huge_pages:
+        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    mallopt(_M_MMAP_MAX, 0)  # big blocks from the heap, not fresh mappings
+    mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # and freed ones kept there (up to 2 GiB)
+    return True
