@@ -1,11 +1,13 @@
 """The CLI's memory policy on Linux, set at process start, before torch loads.
 
 Training and video analysis allocate and free the same large tensors every step or batch.
-By default glibc maps each block above its threshold (at most 32 MiB) afresh and the
-kernel zeroes it page by page; a ResNet-50 training step at 448x448 has many such tensors.
+By default glibc maps each block above its threshold (128 KiB, rising to at most 32 MiB)
+afresh and the kernel zeroes it page by page; a ResNet-50 training step at 448x448 has
+many such tensors.
 Keeping freed memory in glibc's heap for the next step removes those page faults: half of
-them in ``poseshift train`` of a ResNet-50 (batch 8, 448x448, bf16), 10-15 % more images/s
-there for 12 % more peak memory (benchmarks/train_vs_dlc3.md, "Session 16").
+them in ``poseshift train`` of a ResNet-50 (batch 8, 448x448, bf16), which then trained
+1.06x (the default network) and 1.12x (``backbone_stride: 32``) as many images/s, median
+of six rounds, for 11 % more peak memory (benchmarks/train_vs_dlc3.md, "Session 16").
 
 Video analysis also puts tensors of 2 MiB and more on 2 MiB pages (torch's own
 ``THP_MEM_ALLOC_ENABLE``): with both, ``poseshift analyze`` of a ResNet-50 at 640x480 on the
