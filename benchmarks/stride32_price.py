@@ -1,10 +1,10 @@
 """The price list behind ``backbone_stride: 32``: ResNet-50 training variants, one process.
 
 Each variant trains a few bf16 steps on random images (batch 8, 448x448, 4 keypoints,
-fused AdamW, channels_last: ``train_compile_check.fast_step``), in rounds so that a drift of
-the machine shows; printed are GFLOP per training image (forward + backward, counted by
-torch) and images/s (median of the steps after two warm-up steps). The frozen variants
-only make sense with pretrained weights; they price what freezing would buy.
+fused AdamW, channels_last: ``train_compile_check.random_batch_step``), in rounds so that a
+drift of the machine shows; printed are GFLOP per training image (forward + backward,
+counted by torch) and images/s (median of the steps after two warm-up steps). The frozen
+variants only make sense with pretrained weights; they price what freezing would buy.
 
     OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python stride32_price.py --rounds 2
 """
@@ -19,10 +19,9 @@ from collections.abc import Callable
 import torch
 from _common import load
 from torch import nn
-from train_compile_check import BATCH, KEYPOINTS, SIZE, fast_step
+from train_compile_check import BATCH, KEYPOINTS, random_batch_step
 from train_roofline import training_flops
 
-from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet, build_posenet
 
 
@@ -79,19 +78,11 @@ VARIANTS: dict[str, Callable[[], PoseNet]] = {
 
 
 def images_per_s(model: PoseNet, steps: int) -> float:
-    model = model.to(memory_format=torch.channels_last).train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4, fused=True)
-    codec = ScoremapCodec(model.stride)
-    images = torch.randint(0, 256, (BATCH, SIZE, SIZE, 3), dtype=torch.uint8)
-    keypoints = torch.rand(BATCH, KEYPOINTS, 2) * (SIZE - 1)
+    step = random_batch_step(model)
     seconds = []
     for _ in range(steps + 2):
         start = time.perf_counter()
-        fast_step(
-            model, forward=model, optimizer=optimizer, codec=codec, images=images,
-            keypoints=keypoints,
-        )  # fmt: skip
+        step()
         seconds.append(time.perf_counter() - start)
     return BATCH / statistics.median(seconds[2:])
 

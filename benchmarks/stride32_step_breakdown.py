@@ -1,10 +1,10 @@
 """Where a ``backbone_stride: 32`` bf16 training step goes: oneDNN's primitives, then the rest.
 
 ResNet-50 from scratch, batch 8, 448x448 random images, fused AdamW, channels_last
-(``train_compile_check.fast_step``). After warm-up steps, one step runs with oneDNN's verbose
-log (its own execution time per primitive, summed by kind and kernel) and two more under
-``torch.profiler`` (self CPU time per operator). Run it once as is and once with freed
-memory kept in glibc's heap, as ``poseshift train`` keeps it:
+(``train_compile_check.random_batch_step``). After warm-up steps, one step runs with
+oneDNN's verbose log (its own execution time per primitive, summed by kind and kernel) and
+two more under ``torch.profiler`` (self CPU time per operator). Run it once as is and once
+with freed memory kept in glibc's heap, as ``poseshift train`` keeps it:
 
     cd benchmarks && OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python stride32_step_breakdown.py
     GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \\
@@ -20,24 +20,17 @@ import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
-from train_compile_check import BATCH, KEYPOINTS, SIZE, fast_step
+from train_compile_check import KEYPOINTS, random_batch_step
 
-from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import build_posenet
 
 
 def run_steps(mode: str) -> None:
     """In a child process: warm up, then the verbose step (stdout) or the profiled ones."""
     torch.manual_seed(0)
-    model = build_posenet("resnet50", KEYPOINTS, init="scratch", backbone_stride=32)
-    model = model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    images = torch.randint(0, 255, (BATCH, SIZE, SIZE, 3), dtype=torch.uint8)
-    keypoints = torch.rand(BATCH, KEYPOINTS, 2) * (SIZE - 1)
-    args = {"optimizer": optimizer, "codec": ScoremapCodec(model.stride), "forward": model}
-
-    def step() -> None:
-        fast_step(model, images=images, keypoints=keypoints, **args)
+    step = random_batch_step(
+        build_posenet("resnet50", KEYPOINTS, init="scratch", backbone_stride=32)
+    )
 
     for _ in range(3):
         step()

@@ -15,7 +15,6 @@ DeepLabCut 3's images/s measured in the same session (``--dlc-images-per-s``).
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -23,12 +22,9 @@ from collections.abc import Callable
 import torch
 from _common import load, machine
 from torch.utils.flop_counter import FlopCounterMode
-from train_compile_check import fast_step
+from train_compile_check import BATCH, KEYPOINTS, SIZE, random_batch_step
 
-from poseshift.models.codec import ScoremapCodec
 from poseshift.models.posenet import PoseNet, build_posenet
-
-SIZE, KEYPOINTS, BATCH = 448, 4, 8
 
 
 def median_seconds(work: Callable[[], object], reps: int) -> float:
@@ -74,19 +70,7 @@ def conv_gflops(reps: int) -> float:
 
 def step_images_per_s(model: PoseNet, reps: int) -> float:
     """The step of train_compile_check.py's ``eager`` variant (the trainer's pieces)."""
-    model = model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    images = torch.randint(0, 255, (BATCH, SIZE, SIZE, 3), dtype=torch.uint8)
-    keypoints = torch.rand(BATCH, KEYPOINTS, 2) * (SIZE - 1)
-    step = functools.partial(
-        fast_step,
-        model,
-        forward=model,
-        optimizer=optimizer,
-        codec=ScoremapCodec(model.stride),
-        images=images,
-        keypoints=keypoints,
-    )
+    step = random_batch_step(model)
     return BATCH / median_seconds(step, reps)
 
 

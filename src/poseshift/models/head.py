@@ -86,8 +86,8 @@ class DeconvHead(nn.Module):
         return layer
 
     def forward_maps(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The backbone's list of maps (``create_backbone``: the last, before it the skip at
-        stride 32) -> scoremaps, locref."""
+        """The backbone's list of maps (``create_backbone``: the last map, and before it the
+        stride-16 skip when the backbone runs at stride 32) -> scoremaps, locref."""
         return self.forward(maps[-1], maps[-2] if len(maps) > 1 else None)
 
     def forward(
