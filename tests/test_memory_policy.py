@@ -1,7 +1,9 @@
-"""The CLI's memory policy: on in a fresh process, untouched where torch is loaded."""
+"""The memory policy: on in a fresh CLI process and in spawned training processes, untouched
+where a notebook has loaded torch."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -10,31 +12,51 @@ import sys
 import pytest
 
 from poseshift.memory_policy import OFF_SWITCH, use_memory_policy
+from poseshift.train.distributed import launch
 
-# In a fresh process: the policy, then a 64 MiB tensor. glibc's mallinfo2 counts the blocks it
-# maps on their own (hblks: the tensor's, or none); /proc/self/smaps flags huge-page memory "hg".
+# In a fresh process: the policy (before torch, as the CLI sets it; or after, as a spawned rank
+# does), then a 64 MiB tensor. glibc's mallinfo2 counts the blocks it maps on their own (hblks:
+# the tensor's, or none); /proc/self/smaps flags huge-page memory "hg".
 PROBE = """
-import ctypes, json, sys
-from poseshift.memory_policy import use_memory_policy
-on = use_memory_policy(huge_pages=sys.argv[1] == "video")
-import torch
-class MallInfo2(ctypes.Structure):
-    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
-    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = MallInfo2
-before = libc.mallinfo2().hblks
-tensor = torch.empty(64 << 20, dtype=torch.uint8)
-address, flags = tensor.data_ptr(), ""
-for line in open("/proc/self/smaps"):
-    if "-" in line.split()[0] and not line.split()[0].endswith(":"):
-        start, end = (int(x, 16) for x in line.split()[0].split("-"))
-        inside = start <= address < end
-    elif line.startswith("VmFlags:") and inside:
-        flags = line.split()[1:]
-mapped = libc.mallinfo2().hblks - before
-print(json.dumps({"on": on, "mapped_blocks": mapped, "huge_pages": "hg" in flags}))
+import json, sys
+from poseshift.memory_policy import keep_freed_memory, use_memory_policy
+if sys.argv[1] == "spawned":
+    import torch
+    on = keep_freed_memory()
+else:
+    on = use_memory_policy(huge_pages=sys.argv[1] == "video")
+from test_memory_policy import big_tensor_placement  # it loads torch
+print(json.dumps({"on": on, **big_tensor_placement()}))
 """
+
+
+def big_tensor_placement() -> dict:
+    """Where a new 64 MiB tensor lands: a block glibc maps alone or not, huge pages or not."""
+    import torch
+
+    class MallInfo2(ctypes.Structure):
+        names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+        _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    before = libc.mallinfo2().hblks
+    tensor = torch.empty(64 << 20, dtype=torch.uint8)
+    address, flags, inside = tensor.data_ptr(), [], False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            field = line.split()[0]
+            if "-" in field and not field.endswith(":"):
+                start, end = (int(x, 16) for x in field.split("-"))
+                inside = start <= address < end
+            elif field == "VmFlags:" and inside:
+                flags = line.split()[1:]
+    return {"mapped_blocks": libc.mallinfo2().hblks - before, "huge_pages": "hg" in flags}
+
+
+def placement_in_rank(ranks) -> dict:
+    return big_tensor_placement()
+
 
 # A command's policy, seen from inside: whether it was on when the command called it (torch not
 # loaded yet) and with huge pages or not; the command itself then fails on the missing input.
@@ -67,7 +89,7 @@ def probe(kind: str, **env: str) -> dict:
         [sys.executable, "-c", PROBE, kind],
         capture_output=True,
         text=True,
-        env=clean_environment(**env),
+        env=clean_environment(**env, PYTHONPATH=os.pathsep.join(sys.path)),
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.splitlines()[-1])
@@ -81,6 +103,17 @@ def test_a_fresh_process_keeps_big_tensors_in_the_heap():
     # glibc's and torch's defaults: a 64 MiB block is mapped alone, on 4 KiB pages
     off = {"on": False, "mapped_blocks": 1, "huge_pages": False}
     assert probe("video", **{OFF_SWITCH: "off"}) == off
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc: Linux only")
+def test_spawned_training_processes_keep_freed_memory_too(monkeypatch):
+    """Data-parallel ranks and Ray workers start with torch loaded and glibc's defaults."""
+    assert probe("spawned") == {"on": True, "mapped_blocks": 0, "huge_pages": False}
+    assert probe("spawned", **{OFF_SWITCH: "off"})["mapped_blocks"] == 1
+    # a rank that poseshift's data-parallel training spawns (gloo, one process here)
+    assert launch(placement_in_rank, (), 1, "cpu")["mapped_blocks"] == 0
+    monkeypatch.setenv(OFF_SWITCH, "off")
+    assert launch(placement_in_rank, (), 1, "cpu")["mapped_blocks"] == 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc: Linux only")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from poseshift.errors import PoseshiftError
+from poseshift.memory_policy import keep_freed_memory
 from poseshift.run import RunDir
 from poseshift.study.backends import run_one
 from poseshift.study.plan import EvalSpec, PlannedRun
@@ -20,6 +21,7 @@ from poseshift.study.progress import StudyProgress
 
 
 def _task(planned: PlannedRun, run_dir: str, evaluation: EvalSpec, devices: int | None) -> dict:
+    keep_freed_memory()  # a Ray worker is a process of its own, started with glibc's defaults
     return run_one(planned, run_dir, evaluation, devices=devices)
 
 

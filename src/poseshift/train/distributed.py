@@ -41,6 +41,7 @@ from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
 from poseshift.data.loader import pad_images
 from poseshift.errors import PoseshiftError
+from poseshift.memory_policy import keep_freed_memory
 from poseshift.train.global_batchnorm import global_batchnorm
 
 T = TypeVar("T")
@@ -244,6 +245,7 @@ def launch(
 
 
 def _worker(index: int, fn, args: tuple, world: int, device_type: str, address: str, results):
+    keep_freed_memory()  # a spawned rank starts with glibc's defaults, torch already loaded
     with _joined(index, world, index, world, device_type, address) as ranks:
         result = fn(*args, ranks)
     if index == 0:
