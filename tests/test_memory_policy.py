@@ -89,7 +89,7 @@ def probe(kind: str, **env: str) -> dict:
         [sys.executable, "-c", PROBE, kind],
         capture_output=True,
         text=True,
-        env=clean_environment(**env, PYTHONPATH=os.pathsep.join(sys.path)),
+        env=clean_environment(**env, PYTHONPATH=os.path.dirname(__file__)),  # big_tensor_placement
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.splitlines()[-1])
