@@ -12,23 +12,11 @@ unfused one can be; far more would mean a slow path worth replacing.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
 import torch
+from train_roofline import median_seconds
 
 SHAPES = [(8, 64, 224, 224), (8, 256, 112, 112), (8, 1024, 28, 28)]
-
-
-def median_seconds(fn: Callable[[], object], repeats: int = 15) -> float:
-    fn(), fn()  # warm-up: oneDNN and the heap
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+REPEATS = 15
 
 
 def passes(shape: tuple[int, int, int, int]) -> str:
@@ -41,10 +29,11 @@ def passes(shape: tuple[int, int, int, int]) -> str:
     args = (weight, bias, running_mean, running_var, True, 0.1, 1e-5)
     _, mean, invstd = torch.ops.aten.native_batch_norm(x, *args)
     backward_args = (grad, x, weight, running_mean, running_var, mean, invstd, True, 1e-5)
-    add = median_seconds(lambda: x + grad)
-    forward = median_seconds(lambda: torch.ops.aten.native_batch_norm(x, *args))
+    add = median_seconds(lambda: x + grad, REPEATS)
+    forward = median_seconds(lambda: torch.ops.aten.native_batch_norm(x, *args), REPEATS)
     backward = median_seconds(
-        lambda: torch.ops.aten.native_batch_norm_backward(*backward_args, [True, True, True])
+        lambda: torch.ops.aten.native_batch_norm_backward(*backward_args, [True, True, True]),
+        REPEATS,
     )
     megabytes, one_pass = x.numel() * x.element_size() / 1e6, add / 3
     return (
