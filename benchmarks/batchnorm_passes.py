@@ -4,16 +4,18 @@ Times torch's own forward (batch statistics) and backward of a bf16 channels_las
 as the bf16 training step runs them, on three ResNet-50 map shapes of a batch of 8 at
 448x448, against an elementwise add of two such maps (two reads and one write: three
 passes). A kernel at about 3 passes forward and 5 backward is as memory-bound as an
-unfused one can be; far more would mean a slow path worth replacing.
+unfused one can be; far more would mean a slow path worth replacing. Freed memory stays in
+glibc's heap, as in ``poseshift train`` (``memory_policy.keep_freed_memory``).
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \\
-        OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python batchnorm_passes.py
+    OMP_WAIT_POLICY=PASSIVE ../.venv/bin/python batchnorm_passes.py
 """
 
 from __future__ import annotations
 
 import torch
 from train_roofline import median_seconds
+
+from poseshift.memory_policy import keep_freed_memory
 
 SHAPES = [(8, 64, 224, 224), (8, 256, 112, 112), (8, 1024, 28, 28)]
 REPEATS = 15
@@ -45,6 +47,7 @@ def passes(shape: tuple[int, int, int, int]) -> str:
 
 
 def main() -> None:
+    keep_freed_memory()
     torch.manual_seed(0)
     for shape in SHAPES:
         print(passes(shape), flush=True)
